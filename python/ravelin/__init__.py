@@ -1,0 +1,43 @@
+"""ravelin: the guardrail engine in front of your AI API.
+
+The compiled core (``ravelin._core``) does the work; this package re-exports its public API
+and adds the framework-neutral guard pipeline, stores and framework adapters.
+"""
+
+from ravelin._core import (
+    InvalidRuleError,
+    RavelinError,
+    UnknownNameError,
+    __version__,
+)
+
+# --- injection ---
+
+# --- pii ---
+
+# --- tokens ---
+
+# --- keys ---
+
+# --- limits ---
+
+# --- guard ---
+
+__all__ = [
+    "InvalidRuleError",
+    "RavelinError",
+    "UnknownNameError",
+    "__version__",
+    # --- injection ---
+
+    # --- pii ---
+
+    # --- tokens ---
+
+    # --- keys ---
+
+    # --- limits ---
+
+    # --- guard ---
+
+]

@@ -1,0 +1,1 @@
+"""``ravelin scan`` (placeholder until the injection engine lands)."""

@@ -1,0 +1,14 @@
+//! ravelin's core: pure Rust engines for guarding AI APIs. Only `python` touches pyo3.
+
+pub mod error;
+pub mod injection;
+pub mod keys;
+pub mod normalize;
+pub mod pii;
+pub mod ratelimit;
+pub mod text;
+pub mod tokens;
+
+mod python;
+
+pub use error::{CoreError, ErrorKind};
