@@ -4,7 +4,7 @@
 /// code-point offsets, in one pass over the text however many offsets there are.
 ///
 /// ```
-/// let mut offs = vec![0, 4, 5];
+/// let mut offs = vec![0, 2, 6];
 /// ravelin::text::bytes_to_chars("é😀x", &mut offs); // é is 2 bytes, 😀 4
 /// assert_eq!(offs, vec![0, 1, 2]);
 /// ```
