@@ -11,6 +11,24 @@ from ravelin._core import (
     __version__,
 )
 
+from ravelin.errors import (
+    AuthenticationError,
+    BudgetExceededError,
+    ContentBlockedError,
+    ExpiredKeyError,
+    GuardError,
+    InvalidRequestError,
+    MalformedKeyError,
+    MissingKeyError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RateLimitedError,
+    RevokedKeyError,
+    ServiceUnavailableError,
+    TemporarilyBlockedError,
+    UnknownKeyError,
+)
+
 # --- injection ---
 
 # --- pii ---
@@ -28,6 +46,21 @@ __all__ = [
     "RavelinError",
     "UnknownNameError",
     "__version__",
+    "AuthenticationError",
+    "BudgetExceededError",
+    "ContentBlockedError",
+    "ExpiredKeyError",
+    "GuardError",
+    "InvalidRequestError",
+    "MalformedKeyError",
+    "MissingKeyError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "RateLimitedError",
+    "RevokedKeyError",
+    "ServiceUnavailableError",
+    "TemporarilyBlockedError",
+    "UnknownKeyError",
     # --- injection ---
 
     # --- pii ---

@@ -20,3 +20,12 @@ def test_package_is_typed():
 
     assert resources.files("ravelin").joinpath("py.typed").is_file()
     assert resources.files("ravelin").joinpath("_core.pyi").is_file()
+
+
+def test_guard_errors_carry_status_and_generic_message():
+    err = ravelin.RateLimitedError("limit 10/minute on key k_1", retry_after=1.2)
+    assert err.status == 429 and err.code == "rate_limited"
+    assert err.headers["Retry-After"] == "2"
+    assert "k_1" not in err.public_message
+    assert issubclass(ravelin.RevokedKeyError, ravelin.AuthenticationError)
+    assert ravelin.RevokedKeyError.status == 401
