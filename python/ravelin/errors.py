@@ -6,7 +6,8 @@ matched secret); the client sees ``code`` and ``public_message`` and nothing els
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from collections.abc import Mapping
+from typing import Optional
 
 
 class GuardError(Exception):

@@ -12,8 +12,9 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Iterator, Sequence
+from typing import IO, Any, Callable
 
 PROGRESS_MIN_BYTES = 4 * 1024 * 1024
 
