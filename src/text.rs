@@ -18,14 +18,18 @@ pub fn bytes_to_chars(text: &str, offsets: &mut [usize]) {
     let (mut byte, mut chars) = (0usize, 0usize);
     for i in order {
         let target = offsets[i].min(bytes.len());
-        // Count code points as bytes that are not UTF-8 continuation bytes.
         chars += bytes[byte..target]
             .iter()
-            .filter(|&&b| (b as i8) >= -0x40)
+            .filter(|&&b| !is_continuation(b))
             .count();
         byte = target;
         offsets[i] = chars;
     }
+}
+
+/// UTF-8 continuation bytes are `0b10xx_xxxx`; every other byte starts a code point.
+fn is_continuation(b: u8) -> bool {
+    b & 0xC0 == 0x80
 }
 
 #[cfg(test)]
