@@ -15,6 +15,7 @@
 //! ```
 
 use hmac::{Hmac, Mac};
+use sha2::digest::generic_array::GenericArray;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -165,7 +166,10 @@ fn digest_bytes(key: &str, pepper: Option<&[u8]>) -> [u8; 32] {
 pub fn hash_key(key: &str, pepper: Option<&[u8]>) -> Result<String> {
     check_hash_input(key)?;
     check_pepper(pepper)?;
-    Ok(to_hex(&digest_bytes(key, pepper)))
+    Ok(format!(
+        "{:x}",
+        GenericArray::from(digest_bytes(key, pepper))
+    ))
 }
 
 /// True when `key` hashes to `digest` (hex, either case), compared in constant time. A key

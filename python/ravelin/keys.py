@@ -26,6 +26,7 @@ called directly on the event loop; a miss does blocking I/O.
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import math
@@ -34,10 +35,11 @@ import sqlite3
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Optional, Union
 
 from ravelin._core import check_key_format, generate_key, hash_key, mask_key
 from ravelin._core import key_id as _key_id_of
@@ -104,7 +106,7 @@ def _check_text(value: object, name: str, *, allow_empty: bool = False) -> str:
     return value
 
 
-def _check_scopes(scopes: Union[str, Sequence[str]]) -> Tuple[str, ...]:
+def _check_scopes(scopes: Union[str, Sequence[str]]) -> tuple[str, ...]:
     items = scopes.split(",") if isinstance(scopes, str) else list(scopes)
     if not all(isinstance(s, str) for s in items):
         raise TypeError("scopes: every scope must be a str")
@@ -138,7 +140,7 @@ class KeyRecord:
     key_id: str
     owner: str
     name: str
-    scopes: Tuple[str, ...]
+    scopes: tuple[str, ...]
     created_at: float
     expires_at: Optional[float] = None
     revoked_at: Optional[float] = None
@@ -157,7 +159,7 @@ class KeyRecord:
             return "expired"
         return "active"
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "key_id": self.key_id,
             "owner": self.owner,
@@ -215,9 +217,9 @@ class _KeyPolicy:
         self._cache_size = cache_size
         self._touch_interval = touch_interval
         self._clock = clock
-        self._cache: Dict[str, Tuple[KeyRecord, float]] = {}
+        self._cache: dict[str, tuple[KeyRecord, float]] = {}
         self._cache_lock = threading.Lock()
-        self._pending: Dict[str, float] = {}
+        self._pending: dict[str, float] = {}
         self._last_flush = clock()
 
     def __repr__(self) -> str:
@@ -265,7 +267,7 @@ class _KeyPolicy:
         self._pending[digest] = now
         return now - self._last_flush >= self._touch_interval
 
-    def _take_pending(self) -> Dict[str, float]:
+    def _take_pending(self) -> dict[str, float]:
         with self._cache_lock:
             pending, self._pending = self._pending, {}
             self._last_flush = self._clock()
@@ -284,7 +286,7 @@ class _KeyPolicy:
         expires_in: Optional[Duration],
         name: str,
         metadata: Optional[Mapping[str, Any]],
-    ) -> Tuple[str, str, KeyRecord, str]:
+    ) -> tuple[str, str, KeyRecord, str]:
         """A fresh raw key, its digest, its record and the metadata as JSON."""
         owner = _check_text(owner, "owner")
         name = _check_text(name, "name", allow_empty=True)
@@ -305,7 +307,7 @@ class _KeyPolicy:
         )
         return raw, digest, record, metadata_json
 
-    def _successor(self, old: KeyRecord) -> Tuple[str, str, KeyRecord, str]:
+    def _successor(self, old: KeyRecord) -> tuple[str, str, KeyRecord, str]:
         """A new key with ``old``'s owner, name, scopes, metadata and lifetime."""
         lifetime = None if old.expires_at is None else max(1.0, old.expires_at - old.created_at)
         return self._new_key(old.owner, old.scopes, lifetime, old.name, old.metadata)
@@ -332,7 +334,7 @@ class KeyStore(_KeyPolicy, ABC):
 
     #: Backend errors that mean "the store is unreachable": ``authenticate`` turns them into
     #: ``ServiceUnavailableError`` (503) so a guard fails closed instead of crashing.
-    _unavailable: Tuple[type, ...] = ()
+    _unavailable: tuple[type[BaseException], ...] = ()
 
     def create(
         self,
@@ -402,7 +404,7 @@ class KeyStore(_KeyPolicy, ABC):
                 log.info("ravelin.keys: rotated %s to %s", key_id, record.key_id)
                 return CreatedKey(raw, record)
 
-    def list(self, owner: Optional[str] = None) -> List[KeyRecord]:
+    def list(self, owner: Optional[str] = None) -> builtins.list[KeyRecord]:
         """Every key of ``owner`` (every key if None), oldest first."""
         return sorted(self._list(owner), key=lambda r: (r.created_at, r.key_id))
 
@@ -457,7 +459,7 @@ class KeyStore(_KeyPolicy, ABC):
         the successor (False if its digest or id exists) and schedule ``old``'s revocation."""
 
     @abstractmethod
-    def _list(self, owner: Optional[str]) -> List[KeyRecord]: ...
+    def _list(self, owner: Optional[str]) -> builtins.list[KeyRecord]: ...
 
     @abstractmethod
     def _touch(self, last_used: Mapping[str, float]) -> None:
@@ -519,7 +521,7 @@ class SQLiteKeyStore(KeyStore):
         self.path = str(path)
         self._timeout = timeout
         self._local = threading.local()
-        self._connections: List[sqlite3.Connection] = []
+        self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         conn = self._conn()
         conn.execute("PRAGMA journal_mode=WAL")
@@ -531,7 +533,11 @@ class SQLiteKeyStore(KeyStore):
         conn: Optional[sqlite3.Connection] = getattr(self._local, "conn", None)
         if conn is None:
             # isolation_level=None: no implicit transactions; we issue BEGIN IMMEDIATE ourselves.
-            conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
+            # Each connection is used by its own thread only; check_same_thread=False just lets
+            # close() run from whichever thread closes the store.
+            conn = sqlite3.connect(
+                self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+            )
             conn.execute("PRAGMA synchronous=NORMAL")  # durable in WAL mode up to the last sync
             self._local.conn = conn
             with self._connections_lock:
@@ -615,7 +621,7 @@ class SQLiteKeyStore(KeyStore):
             )
             return True
 
-    def _list(self, owner: Optional[str]) -> List[KeyRecord]:
+    def _list(self, owner: Optional[str]) -> list[KeyRecord]:
         if owner is None:
             rows = self._conn().execute(f"SELECT {_COLUMNS} FROM ravelin_keys")
         else:
@@ -705,7 +711,7 @@ class _RedisLayout:
     def all_key(self) -> str:
         return f"{self.ns}:all"
 
-    def insert_keys(self, digest: str, record: KeyRecord) -> List[str]:
+    def insert_keys(self, digest: str, record: KeyRecord) -> list[str]:
         return [
             self.record_key(digest),
             self.id_key(record.key_id),
@@ -714,7 +720,7 @@ class _RedisLayout:
         ]
 
     @staticmethod
-    def fields(digest: str, record: KeyRecord, metadata_json: str) -> List[str]:
+    def fields(digest: str, record: KeyRecord, metadata_json: str) -> list[str]:
         """The record as HSET arguments; None is the empty string."""
 
         def num(value: Optional[float]) -> str:
@@ -735,7 +741,7 @@ class _RedisLayout:
         ]  # fmt: skip
 
     @staticmethod
-    def record(data: Union[Mapping[str, str], Sequence[str], None]) -> Optional[KeyRecord]:
+    def record(data: Any) -> Optional[KeyRecord]:
         """A record from HGETALL (a mapping, or the flat list a script returns)."""
         if not data:
             return None
@@ -767,7 +773,7 @@ class _RedisLayout:
         metadata_json: str,
         old_revoked_at: float,
         now: float,
-    ) -> Tuple[List[str], List[str]]:
+    ) -> tuple[list[str], list[str]]:
         keys = [self.record_key(old_digest), *self.insert_keys(digest, record)]
         args = [repr(now), repr(old_revoked_at), digest, record.key_id]
         return keys, args + self.fields(digest, record, metadata_json)
@@ -775,7 +781,7 @@ class _RedisLayout:
 
 def _redis_options(
     socket_timeout: float, connect_timeout: Optional[float], options: Mapping[str, Any]
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     if not (0 < socket_timeout <= 60):
         raise ValueError("socket_timeout: must be within (0, 60] seconds")
     return {
@@ -822,8 +828,8 @@ class RedisKeyStore(KeyStore):
         return self._layout.record(self._client.hgetall(self._layout.record_key(digest)))
 
     def _digest_of(self, key_id: str) -> Optional[str]:
-        digest: Optional[str] = self._client.get(self._layout.id_key(key_id))
-        return digest
+        digest = self._client.get(self._layout.id_key(key_id))
+        return None if digest is None else str(digest)
 
     def _fetch_id(self, key_id: str) -> Optional[KeyRecord]:
         digest = self._digest_of(key_id)
@@ -856,13 +862,13 @@ class RedisKeyStore(KeyStore):
             raise ValueError(f"key {old.key_id} was revoked or rotated meanwhile")
         return outcome == 1
 
-    def _list(self, owner: Optional[str]) -> List[KeyRecord]:
+    def _list(self, owner: Optional[str]) -> list[KeyRecord]:
         ids = self._client.smembers(
             self._layout.all_key if owner is None else self._layout.owner_key(owner)
         )
         pipe = self._client.pipeline(transaction=False)
         for kid in ids:
-            pipe.get(self._layout.id_key(kid))
+            pipe.get(self._layout.id_key(str(kid)))
         digests = [d for d in pipe.execute() if d]
         for digest in digests:
             pipe.hgetall(self._layout.record_key(digest))
@@ -947,8 +953,8 @@ class AsyncRedisKeyStore(_KeyPolicy):
         return record
 
     async def _digest_of(self, key_id: str) -> Optional[str]:
-        digest: Optional[str] = await self._client.get(self._layout.id_key(key_id))
-        return digest
+        digest = await self._client.get(self._layout.id_key(key_id))
+        return None if digest is None else str(digest)
 
     async def get(self, key_id: str) -> Optional[KeyRecord]:
         digest = await self._digest_of(key_id)
@@ -988,14 +994,14 @@ class AsyncRedisKeyStore(_KeyPolicy):
                 log.info("ravelin.keys: rotated %s to %s", key_id, record.key_id)
                 return CreatedKey(raw, record)
 
-    async def list(self, owner: Optional[str] = None) -> List[KeyRecord]:
+    async def list(self, owner: Optional[str] = None) -> builtins.list[KeyRecord]:
         """As ``KeyStore.list``."""
         ids = await self._client.smembers(
             self._layout.all_key if owner is None else self._layout.owner_key(owner)
         )
         records = []
         for kid in ids:
-            record = await self.get(kid)
+            record = await self.get(str(kid))
             if record is not None:
                 records.append(record)
         return sorted(records, key=lambda r: (r.created_at, r.key_id))

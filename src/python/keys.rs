@@ -27,8 +27,9 @@ fn pepper_bytes<'a>(pepper: Option<&'a Bound<'_, PyAny>>) -> PyResult<Option<Cow
 }
 
 #[pyfunction]
-#[pyo3(signature = (prefix = Cow::Borrowed(keys::DEFAULT_PREFIX)), text_signature = "(prefix='rk_live')")]
-fn generate_key(prefix: Cow<'_, str>) -> PyResult<String> {
+#[pyo3(signature = (prefix = None), text_signature = "(prefix='rk_live')")]
+fn generate_key(prefix: Option<&Bound<'_, PyString>>) -> PyResult<String> {
+    let prefix = prefix.map_or(Cow::Borrowed(keys::DEFAULT_PREFIX), text);
     Ok(keys::generate_key(&prefix)?)
 }
 

@@ -7,7 +7,6 @@ import hmac
 import re
 
 import pytest
-
 import ravelin
 
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -71,7 +70,9 @@ def test_verify_accepts_only_the_matching_key_and_pepper() -> None:
     assert not ravelin.verify_key(key, digest[:-1] + ("0" if digest[-1] != "0" else "1"), b"p1")
 
 
-@pytest.mark.parametrize("digest", ["", "abc", "g" * 64, "0" * 63, "0" * 65, "é" * 32, "\ud800" * 64])
+@pytest.mark.parametrize(
+    "digest", ["", "abc", "g" * 64, "0" * 63, "0" * 65, "é" * 32, "\ud800" * 64]
+)
 def test_malformed_digests_verify_false_and_have_no_id(digest: str) -> None:
     assert not ravelin.verify_key(ravelin.generate_key(), digest)
     with pytest.raises(ValueError, match="^digest: "):
@@ -133,7 +134,9 @@ def test_bad_keys_are_rejected_cleanly(key: str) -> None:
     assert ravelin.verify_key(key, digest) is False
 
 
-@pytest.mark.parametrize("key", ["", " ", "tab\tkey", "é", "\ud800", "\x00", "k" * 257, "x" * 10**7])
+@pytest.mark.parametrize(
+    "key", ["", " ", "tab\tkey", "é", "\ud800", "\x00", "k" * 257, "x" * 10**7]
+)
 def test_hash_key_refuses_non_keys_naming_the_argument(key: str) -> None:
     with pytest.raises(ValueError, match="^key: "):
         ravelin.hash_key(key)

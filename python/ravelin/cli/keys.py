@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from datetime import datetime, timezone
-from typing import Any, Dict, Optional
+from typing import Any, Optional
 
 from ravelin.keys import CreatedKey, KeyRecord, KeyStore, RedisKeyStore, SQLiteKeyStore
 
@@ -59,7 +59,7 @@ def register(subparsers: Any) -> None:
 
 
 def _open_store(args: argparse.Namespace) -> KeyStore:
-    options: Dict[str, Any] = {"prefix": args.prefix, "pepper": os.environ.get(PEPPER_ENV)}
+    options: dict[str, Any] = {"prefix": args.prefix, "pepper": os.environ.get(PEPPER_ENV)}
     if args.redis:
         return RedisKeyStore(args.redis, **options)
     return SQLiteKeyStore(args.db, **options)
