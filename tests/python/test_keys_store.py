@@ -364,8 +364,9 @@ def test_async_redis_store(redis_url: str) -> None:
                 await store.authenticate(created.key[:-1])
             with pytest.raises(ravelin.UnknownKeyError):
                 await store.authenticate(ravelin.generate_key())
+            clock.now += 1
             new = await store.rotate(created.record.key_id, grace=30)
-            clock.now += 31
+            clock.now += 30
             with pytest.raises(ravelin.RevokedKeyError):
                 await store.authenticate(created.key)
             assert (await store.authenticate(new.key)).scopes == ("chat",)
