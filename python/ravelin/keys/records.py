@@ -6,7 +6,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Optional, Union
@@ -135,3 +135,8 @@ class CreatedKey:
         return f"CreatedKey(key={mask_key(self.key)!r}, record={self.record!r})"
 
     __str__ = __repr__
+
+
+def oldest_first(records: Iterable[KeyRecord]) -> list[KeyRecord]:
+    """``records`` sorted by creation time (key id breaks ties), as ``list`` returns them."""
+    return sorted(records, key=lambda r: (r.created_at, r.key_id))

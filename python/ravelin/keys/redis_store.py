@@ -8,7 +8,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Optional, Union
 
 from ravelin.errors import ServiceUnavailableError, UnknownKeyError
-from ravelin.keys.records import CreatedKey, Duration, KeyRecord, _check_text, parse_duration
+from ravelin.keys.records import (
+    CreatedKey,
+    Duration,
+    KeyRecord,
+    _check_text,
+    oldest_first,
+    parse_duration,
+)
 from ravelin.keys.store import KeyStore, _KeyPolicy, log
 
 
@@ -365,12 +372,13 @@ class AsyncRedisKeyStore(_KeyPolicy):
         ids = await self._client.smembers(
             self._layout.all_key if owner is None else self._layout.owner_key(owner)
         )
-        records = []
+        pipe = self._client.pipeline(transaction=False)
         for kid in ids:
-            record = await self.get(str(kid))
-            if record is not None:
-                records.append(record)
-        return sorted(records, key=lambda r: (r.created_at, r.key_id))
+            pipe.get(self._layout.id_key(str(kid)))
+        for digest in [d for d in await pipe.execute() if d]:
+            pipe.hgetall(self._layout.record_key(digest))
+        records = [r for r in map(self._layout.record, await pipe.execute()) if r is not None]
+        return oldest_first(records)
 
     async def flush(self) -> None:
         """As ``KeyStore.flush``."""

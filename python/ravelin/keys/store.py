@@ -28,6 +28,7 @@ from ravelin.keys.records import (
     _check_metadata,
     _check_scopes,
     _check_text,
+    oldest_first,
     parse_duration,
 )
 
@@ -44,7 +45,7 @@ class _KeyPolicy:
         pepper: Union[str, bytes, None] = None,
         prefix: str = "rk_live",
         cache_ttl: float = 5.0,
-        cache_size: int = 100_000,
+        cache_size: int = 10_000,
         touch_interval: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -252,7 +253,7 @@ class KeyStore(_KeyPolicy, ABC):
 
     def list(self, owner: Optional[str] = None) -> builtins.list[KeyRecord]:
         """Every key of ``owner`` (every key if None), oldest first."""
-        return sorted(self._list(owner), key=lambda r: (r.created_at, r.key_id))
+        return oldest_first(self._list(owner))
 
     def flush(self) -> None:
         """Writes the queued ``last_used_at`` times now (best effort: a failure is logged and
