@@ -14,9 +14,10 @@ Only the digest of a key is stored (``hash_key``: SHA-256, or HMAC-SHA256 with a
 one indexed read by digest. Positive lookups are cached in memory for ``cache_ttl`` seconds
 (default 5): a revocation made through the same store object takes effect at once, one made
 elsewhere (another process, the CLI) within ``cache_ttl``. Expiry and rotation grace periods
-are checked on every call, cached or not. ``last_used_at`` is written in batches at most every
-``touch_interval`` seconds (and on ``flush``/``close``), so authentication never waits on a
-write; it is a coarse activity marker, not an audit log.
+are checked on every call, cached or not. ``last_used_at`` is queued in memory and written in one
+batch at most every ``touch_interval`` seconds (default 30; and on ``flush``/``close``): one
+call per interval pays for one batched write, the others for none. It is a coarse activity
+marker, not an audit log.
 
 From asyncio code (a FastAPI dependency) use ``AsyncRedisKeyStore``, or run a sync store in a
 worker thread: ``record = await anyio.to_thread.run_sync(store.authenticate, raw_key)``
