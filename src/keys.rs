@@ -19,7 +19,7 @@ use sha2::digest::generic_array::GenericArray;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::error::{CoreError, Result};
+use crate::error::{CoreError, ErrorKind, Result};
 
 /// The prefix of live keys.
 pub const DEFAULT_PREFIX: &str = "rk_live";
@@ -78,8 +78,13 @@ pub fn generate_key(prefix: &str) -> Result<String> {
     let mut random = [0u8; 64];
     let mut body = 0;
     while body < BODY_LEN {
-        getrandom::fill(&mut random)
-            .map_err(|e| CoreError::argument("prefix", format!("OS random source failed: {e}")))?;
+        // The core's error kinds describe bad input; this is the closest (and never expected).
+        getrandom::fill(&mut random).map_err(|e| {
+            CoreError::new(
+                ErrorKind::InvalidArgument,
+                format!("generate_key: the OS random source failed: {e}"),
+            )
+        })?;
         // Rejection sampling: 248 = 4 * 62, so `b % 62` is uniform for b < 248.
         for &b in random.iter().filter(|&&b| b < 248).take(BODY_LEN - body) {
             key.push(char::from(BASE62[usize::from(b % 62)]));

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import ravelin
 from ravelin.keys import RedisKeyStore, SQLiteKeyStore
-from servers import run_env
+from servers import free_port, run_env
 
 # The `keys` sub-command as `ravelin` wires it (cli/__init__.py: register + func), run alone so
 # the test does not depend on the other concerns' commands.
@@ -101,3 +101,12 @@ def test_pepper_comes_from_the_environment(tmp_path: Path) -> None:
     with SQLiteKeyStore(db) as store:
         with pytest.raises(ravelin.UnknownKeyError):
             store.authenticate(key)
+
+
+def test_an_unreachable_store_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    down = ravelin_keys("list", "--redis", f"redis://127.0.0.1:{free_port()}/0")
+    assert down.returncode == 1
+    assert "key store failed" in down.stderr and "Traceback" not in down.stderr
+    (tmp_path / "not-a-db").write_bytes(b"this is not a SQLite file" * 100)
+    broken = ravelin_keys("list", "--db", str(tmp_path / "not-a-db"))
+    assert broken.returncode == 1 and "Traceback" not in broken.stderr

@@ -90,6 +90,8 @@ def test_create_returns_the_key_once_and_stores_only_its_digest(store: KeyStore,
     assert record.scopes == ("chat", "embed")
     assert record.expires_at == T0 + 90 * 86400
     assert record.metadata == {"team": "ml"}
+    with pytest.raises(TypeError):
+        record.metadata["team"] = "ops"  # type: ignore[index]
     assert record.key_id == ravelin.key_id(ravelin.hash_key(created.key))
     dump = stored_bytes(make_store)
     assert ravelin.hash_key(created.key).encode() in dump

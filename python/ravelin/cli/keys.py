@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 from datetime import datetime, timezone
 from typing import Any, Optional
@@ -104,6 +105,14 @@ def _print_created(created: CreatedKey, fmt: str) -> None:
     print("Store this key now: it cannot be shown again.", file=sys.stderr)
 
 
+def _store_errors() -> tuple[type[BaseException], ...]:
+    try:
+        import redis
+    except ImportError:
+        return (sqlite3.Error,)
+    return (sqlite3.Error, redis.RedisError)
+
+
 def _run(args: argparse.Namespace, action: Any) -> int:
     try:
         with _open_store(args) as store:
@@ -112,6 +121,9 @@ def _run(args: argparse.Namespace, action: Any) -> int:
         # KeyError's str() is the repr of its message; show the message itself.
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"ravelin keys: {message}", file=sys.stderr)
+        return 1
+    except _store_errors() as exc:
+        print(f"ravelin keys: the key store failed: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from types import MappingProxyType
 from typing import Any, Optional, Union
 
 from ravelin._core import mask_key
@@ -97,6 +98,10 @@ class KeyRecord:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     #: The id of the key that replaced this one by ``rotate``.
     replaced_by: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        # Records are shared through the cache: a caller must not be able to change one.
+        object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
 
     def status(self, now: Optional[float] = None) -> str:
         """``"active"``, ``"revoked"`` or ``"expired"`` at ``now`` (default: the current time).
