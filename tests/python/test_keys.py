@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import zlib
 
 import pytest
 import ravelin
@@ -12,6 +13,34 @@ import ravelin
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 # The pattern the PII engine uses for RAVELIN_API_KEY: keys must keep exactly this shape.
 SCANNER = re.compile(r"rk_(live|test)_[0-9A-Za-z]{39}")
+
+
+def reference_checksum(prefix_and_body: str) -> str:
+    """The format's checksum, written independently: CRC32 as 6 base62 digits, big-endian."""
+    value, digits = zlib.crc32(prefix_and_body.encode()), ""
+    for _ in range(6):
+        value, digit = divmod(value, 62)
+        digits = BASE62[digit] + digits
+    return digits
+
+
+@pytest.mark.parametrize("prefix", ["rk_live", "rk_test", "acme_prod_2"])
+def test_keys_follow_the_documented_format(prefix: str) -> None:
+    for _ in range(200):
+        key = ravelin.generate_key(prefix)
+        head, check = key[:-6], key[-6:]
+        assert head.startswith(prefix + "_") and len(head) == len(prefix) + 1 + 33
+        assert check == reference_checksum(head)
+    # A key built by hand to the same rules is accepted: the format is a contract.
+    body = "0123456789abcdefghijABCDEFGHIJxyz"
+    assert ravelin.check_key_format(f"{prefix}_{body}{reference_checksum(prefix + '_' + body)}")
+
+
+def test_key_ids_are_a_stable_function_of_the_digest() -> None:
+    # Stored ids must never change between versions: pin the derivation.
+    digest = ravelin.hash_key(ravelin.generate_key())
+    expected = hashlib.sha256(b"ravelin key id\0" + bytes.fromhex(digest)).hexdigest()[:16]
+    assert ravelin.key_id(digest) == "key_" + expected
 
 
 @pytest.mark.parametrize("prefix", ["rk_live", "rk_test"])

@@ -389,6 +389,8 @@ def test_store_options_are_validated(tmp_path: Path, redis_url: str) -> None:
         SQLiteKeyStore(str(tmp_path / "k.db"), prefix="Bad")
     with pytest.raises(ValueError, match="^pepper: "):
         SQLiteKeyStore(str(tmp_path / "k.db"), pepper=b"")
+    with pytest.raises(ValueError, match="^path: "):
+        SQLiteKeyStore(":memory:")
     with pytest.raises(ValueError, match="^cache_ttl: "):
         SQLiteKeyStore(str(tmp_path / "k.db"), cache_ttl=-1)
     with pytest.raises(ValueError, match="^socket_timeout: "):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from ravelin.keys.records import KeyRecord
 from ravelin.keys.store import KeyStore
@@ -59,9 +60,15 @@ class SQLiteKeyStore(KeyStore):
 
     _unavailable = (sqlite3.OperationalError,)
 
-    def __init__(self, path: str, *, timeout: float = 10.0, **options: Any) -> None:
+    def __init__(
+        self, path: Union[str, os.PathLike[str]], *, timeout: float = 10.0, **options: Any
+    ) -> None:
         super().__init__(**options)
-        self.path = str(path)
+        path = os.fspath(path)
+        if path == ":memory:" or path.startswith("file:"):
+            # Each thread has its own connection, and an in-memory database is private to one.
+            raise ValueError("path: must be a file path (for tests, one in a temporary directory)")
+        self.path = path
         self._timeout = timeout
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
