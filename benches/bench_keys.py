@@ -1,13 +1,15 @@
 """API key latency from Python, side by side with the plain-Python anchor in the same run.
 
-    .venv/bin/python benches/bench_keys.py [--keys 100000] [--samples 20000]
+    .venv/bin/python benches/bench_keys.py [--keys 100000] [--samples 20000] [--redis URL]
 
 * verify: ``ravelin.verify_key`` vs ``hmac.compare_digest(hashlib.sha256(key).hexdigest(), d)``
   (and the peppered HMAC-SHA256 forms);
 * authenticate against a SQLite file holding ``--keys`` keys: a cold-cache lookup (format check,
   digest, one indexed read, record) and a cached one, vs the plain-Python floor of the same
   work (``hashlib.sha256`` + one ``SELECT`` by digest + ``hmac.compare_digest``; a dict for the
-  cached case).
+  cached case);
+* with ``--redis URL``: the same against ``RedisKeyStore`` (10,000 keys), anchored by one
+  redis-py ``HGETALL`` by digest.
 
 Every figure is a per-call latency percentile from ``perf_counter_ns`` around single calls.
 """
@@ -26,7 +28,7 @@ import time
 from typing import Callable
 
 import ravelin
-from ravelin.keys import SQLiteKeyStore
+from ravelin.keys import KeyStore, RedisKeyStore, SQLiteKeyStore
 
 
 def percentiles(call: Callable[[str], object], inputs: list[str]) -> tuple[float, float]:
@@ -89,8 +91,6 @@ def populate(path: str, n: int) -> list[str]:
 
 def bench_authenticate(path: str, keys: list[str], samples: int) -> None:
     conn = sqlite3.connect(path)
-    hot = keys[:1000]
-    cached_dict = {ravelin.hash_key(k): ("record",) for k in hot}
 
     def py_lookup(k: str) -> object:
         digest = hashlib.sha256(k.encode()).hexdigest()
@@ -99,34 +99,58 @@ def bench_authenticate(path: str, keys: list[str], samples: int) -> None:
         ).fetchone()
         return hmac.compare_digest(row[0], digest)
 
-    def py_cached(k: str) -> object:
-        return cached_dict[hashlib.sha256(k.encode()).hexdigest()]
-
     cold_inputs = random.sample(keys, min(samples, len(keys)))
-    hot_inputs = [random.choice(hot) for _ in range(samples)]
     # cache_ttl=0: every call reads the database (the cold-cache path).
     with SQLiteKeyStore(path, cache_ttl=0, touch_interval=3600) as cold, SQLiteKeyStore(
         path, touch_interval=3600
     ) as warm:
-        for k in hot:
-            warm.authenticate(k)
         report(
             f"authenticate, cold cache ({len(keys)} keys)",
             percentiles(cold.authenticate, cold_inputs),
             percentiles(py_lookup, cold_inputs),
         )
-        report(
-            "authenticate, cached",
-            percentiles(warm.authenticate, hot_inputs),
-            percentiles(py_cached, hot_inputs),
-        )
+        _cached_report(warm, keys[:1000], samples, "authenticate, cached")
     conn.close()
+
+
+def bench_redis(url: str, n: int, samples: int) -> None:
+    import redis
+
+    with RedisKeyStore(url, namespace="ravelin:bench", cache_ttl=0) as cold, RedisKeyStore(
+        url, namespace="ravelin:bench", touch_interval=3600
+    ) as warm:
+        keys = [cold.create(f"owner{i % 100}", "chat").key for i in range(n)]
+        client = redis.Redis.from_url(url, socket_timeout=1, decode_responses=True)
+
+        def py_lookup(k: str) -> object:
+            digest = hashlib.sha256(k.encode()).hexdigest()
+            return client.hgetall(f"{{ravelin:bench}}:key:{digest}")
+
+        inputs = [random.choice(keys) for _ in range(samples)]
+        report(f"Redis authenticate, cold cache ({n} keys)", percentiles(cold.authenticate, inputs),
+               percentiles(py_lookup, inputs))
+        _cached_report(warm, keys[:1000], samples, "Redis authenticate, cached")
+        client.delete(*client.keys("{ravelin:bench}:*"))
+        client.close()
+
+
+def _cached_report(store: KeyStore, hot: list[str], samples: int, title: str) -> None:
+    cached_dict = {ravelin.hash_key(k): ("record",) for k in hot}
+    for k in hot:
+        store.authenticate(k)
+    inputs = [random.choice(hot) for _ in range(samples)]
+    report(
+        title,
+        percentiles(store.authenticate, inputs),
+        percentiles(lambda k: cached_dict[hashlib.sha256(k.encode()).hexdigest()], inputs),
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=100_000)
     parser.add_argument("--samples", type=int, default=20_000)
+    parser.add_argument("--redis", metavar="URL", help="also measure RedisKeyStore at URL")
     args = parser.parse_args()
     random.seed(7)
     print(f"python {platform.python_version()}, sqlite {sqlite3.sqlite_version}")
@@ -137,6 +161,8 @@ def main() -> None:
         print("|---|---|---|---|---|---|")
         bench_verify(keys[:1000], args.samples)
         bench_authenticate(path, keys, args.samples)
+    if args.redis:
+        bench_redis(args.redis, 10_000, args.samples)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ class _RedisLayout:
     """Key names, Lua scripts and record encoding shared by the sync and async Redis stores.
 
     ``{ns}:key:{digest}`` is a hash with the record; ``{ns}:id:{key_id}`` holds the digest;
-    ``{ns}:owner:{owner}`` and ``{ns}:all`` are sets of key ids for ``list``.
+    ``{ns}:owner:{owner}`` and ``{ns}:all`` are sets of key ids for ``list``. The namespace is
+    a hash tag (``{ns}`` in braces), so on Redis Cluster every key of a store sits in one slot
+    and the multi-key scripts stay valid.
     """
 
     # KEYS: record, id, owner set, all set. ARGV: digest, key id, field, value, ...
@@ -70,19 +72,21 @@ class _RedisLayout:
 
     def __init__(self, namespace: str) -> None:
         self.ns = _check_text(namespace, "namespace")
+        if "{" in self.ns or "}" in self.ns:
+            raise ValueError("namespace: must not contain braces (it becomes a hash tag)")
 
     def record_key(self, digest: str) -> str:
-        return f"{self.ns}:key:{digest}"
+        return f"{{{self.ns}}}:key:{digest}"
 
     def id_key(self, key_id: str) -> str:
-        return f"{self.ns}:id:{key_id}"
+        return f"{{{self.ns}}}:id:{key_id}"
 
     def owner_key(self, owner: str) -> str:
-        return f"{self.ns}:owner:{owner}"
+        return f"{{{self.ns}}}:owner:{owner}"
 
     @property
     def all_key(self) -> str:
-        return f"{self.ns}:all"
+        return f"{{{self.ns}}}:all"
 
     def insert_keys(self, digest: str, record: KeyRecord) -> list[str]:
         return [
