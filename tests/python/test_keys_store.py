@@ -393,5 +393,7 @@ def test_store_options_are_validated(tmp_path: Path, redis_url: str) -> None:
         SQLiteKeyStore(":memory:")
     with pytest.raises(ValueError, match="^cache_ttl: "):
         SQLiteKeyStore(str(tmp_path / "k.db"), cache_ttl=-1)
+    with pytest.raises(ValueError, match="^namespace: "):
+        RedisKeyStore(redis_url, namespace="app{1}")
     with pytest.raises(ValueError, match="^socket_timeout: "):
         RedisKeyStore(redis_url, socket_timeout=0)
