@@ -89,6 +89,8 @@ def test_errors_exit_nonzero_with_a_message(where: list[str]) -> None:
     assert bad.returncode == 1 and "expires_in" in bad.stderr
     meta = ravelin_keys("create", "--owner", "bob", "--metadata", "[1]", *where)
     assert meta.returncode == 1 and "metadata" in meta.stderr
+    bare = ravelin_keys()
+    assert bare.returncode == 2 and "rotate" in bare.stderr
 
 
 def test_pepper_comes_from_the_environment(tmp_path: Path) -> None:

@@ -23,7 +23,12 @@ PEPPER_ENV = "RAVELIN_KEY_PEPPER"
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("keys", help="manage API keys", description=__doc__)
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+    def usage(args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return 2
+
+    parser.set_defaults(func=usage)
     commands = parser.add_subparsers(dest="keys_command")
 
     store = argparse.ArgumentParser(add_help=False)
