@@ -88,7 +88,8 @@ class SQLiteKeyStore(KeyStore):
             conn = sqlite3.connect(
                 self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
             )
-            conn.execute("PRAGMA synchronous=NORMAL")  # durable in WAL mode up to the last sync
+            # In WAL mode NORMAL never corrupts; a power cut may lose the last few commits.
+            conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
             with self._connections_lock:
                 self._connections.append(conn)
