@@ -38,6 +38,7 @@ from ravelin.errors import (
 # --- keys ---
 
 # --- limits ---
+from ravelin._core import Decision, RateLimiter
 
 # --- guard ---
 
@@ -70,6 +71,8 @@ __all__ = [
     # --- keys ---
 
     # --- limits ---
+    "Decision",
+    "RateLimiter",
 
     # --- guard ---
 
