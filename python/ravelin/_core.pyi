@@ -20,7 +20,7 @@ class UnknownNameError(RavelinError):
 # --- keys ---
 
 # --- limits ---
-from typing import Callable, Optional, final
+from typing import Callable, Optional, final  # noqa: E402 (sections merge in any order)
 
 @final
 class Decision:

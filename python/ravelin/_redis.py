@@ -3,6 +3,7 @@ script calls (EVALSHA, reloaded on NOSCRIPT), and the configured failure policy.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from typing import Any, Callable, TypeVar
@@ -52,6 +53,7 @@ class Clients:
         self.timeout = check_timeout(timeout)
         self._sync: Any = None
         self._async: Any = None
+        self._loop: Any = None
         self._url: str | None = None
         if isinstance(url_or_client, str):
             self._url = url_or_client
@@ -82,10 +84,16 @@ class Clients:
 
     @property
     def asyncio(self) -> Any:
-        if self._async is None:
-            if self._url is None:
+        """The asyncio client; one made from a URL is remade for each new event loop (its
+        connections belong to the loop that opened them)."""
+        if self._url is None:
+            if self._async is None:
                 raise TypeError("this store was given a sync client: use the sync methods")
+            return self._async
+        loop = asyncio.get_running_loop()
+        if self._async is None or self._loop is not loop:
             self._async = redis.asyncio.Redis.from_url(self._url, **self._options())
+            self._loop = loop
         return self._async
 
 
@@ -106,6 +114,7 @@ class Script:
         self._source = source
         self._sync: Any = None
         self._async: Any = None
+        self._async_client: Any = None
 
     def __call__(self, keys: list[str], args: list[Any]) -> Any:
         if self._sync is None:
@@ -113,8 +122,10 @@ class Script:
         return self._sync(keys=keys, args=args)
 
     async def acall(self, keys: list[str], args: list[Any]) -> Any:
-        if self._async is None:
-            self._async = self._clients.asyncio.register_script(self._source)
+        client = self._clients.asyncio
+        if self._async_client is not client:
+            self._async = client.register_script(self._source)
+            self._async_client = client
         return await self._async(keys=keys, args=args)
 
 

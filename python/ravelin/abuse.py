@@ -12,7 +12,8 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Callable, Optional
 
 from ravelin._redis import STORE_ERRORS, Clients, FailurePolicy, Script, key_digest
 
@@ -122,7 +123,8 @@ class AbuseGuard:
 
 
 # KEYS: the client's events zset, its box key. ARGV: now (ms, '' = server TIME), weight,
-# window ms, threshold, penalty ms, a unique member id. Returns penalty ms left and the count.
+# window ms, threshold, penalty ms, a unique member id. Returns penalty ms left, and the count
+# when this denial put the client in the box (else 0).
 _ABUSE_LUA = """
 local now = tonumber(ARGV[1])
 if not now then
@@ -145,7 +147,7 @@ if count >= tonumber(ARGV[4]) then
   return {tonumber(ARGV[5]), count}
 end
 redis.call('PEXPIRE', KEYS[1], window)
-return {0, count}
+return {0, 0}
 """
 
 

@@ -169,7 +169,7 @@ impl RateLimiter {
     }
 }
 
-/// The key's Python hash: computed once per `str` object and cached by CPython, randomised per
+/// The key's Python hash: computed once per `str` object and cached by the interpreter, randomised per
 /// process (SipHash-1-3), then re-hashed by the limiter's own keyed hasher. Two keys share a
 /// bucket only if their 64-bit hashes collide. Borrowing the text instead would copy it into
 /// a bytes object on every call (the stable ABI for 3.9 has no zero-copy UTF-8 access).
@@ -188,9 +188,9 @@ fn key_hash(key: &Bound<'_, PyAny>) -> PyResult<isize> {
 /// Reads a user clock (seconds as float, monotonic) as nanoseconds.
 fn clock_ns(clock: &Bound<'_, PyAny>) -> PyResult<u64> {
     let secs: f64 = clock.call0()?.extract()?;
-    if !(0.0..=1e9).contains(&secs) {
+    if !(0.0..=1e10).contains(&secs) {
         return Err(PyValueError::new_err(format!(
-            "clock: must return seconds within [0, 1e9], got {secs}"
+            "clock: must return seconds within [0, 1e10], got {secs}"
         )));
     }
     Ok((secs * NS) as u64)

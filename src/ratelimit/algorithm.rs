@@ -37,7 +37,14 @@ impl Algorithm {
 
     /// Judges a hit of `cost` against `state` at `now`, writing the state a commit would store
     /// into `next` (same length as `state`).
-    pub fn check(self, rate: Rate, state: &[u64], now: u64, cost: u64, next: &mut [u64]) -> Outcome {
+    pub fn check(
+        self,
+        rate: Rate,
+        state: &[u64],
+        now: u64,
+        cost: u64,
+        next: &mut [u64],
+    ) -> Outcome {
         match self {
             Self::Gcra => gcra(rate, state[0], now, cost, &mut next[0]),
             Self::SlidingWindow => sliding(rate, state, now, cost, next),

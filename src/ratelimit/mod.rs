@@ -196,9 +196,9 @@ impl<C: Clock> Limiter<C> {
         let mut verdict: Option<Verdict> = None;
         for (i, &rate) in self.rates.iter().enumerate() {
             let span = i * words..(i + 1) * words;
-            let outcome = self
-                .algorithm
-                .check(rate, &state[span.clone()], now, cost, &mut next[span]);
+            let outcome =
+                self.algorithm
+                    .check(rate, &state[span.clone()], now, cost, &mut next[span]);
             verdict = Some(match verdict {
                 None => Verdict {
                     allowed: outcome.allowed,

@@ -29,7 +29,10 @@ fn parses_the_limits_library_syntax() {
         ("100 per hour; 1000/day", &[(100, 3_600), (1_000, 86_400)]),
         ("5/30 seconds", &[(5, 30)]),
         ("5 per 30 seconds", &[(5, 30)]),
-        ("1/second, 2/2 hours | 3/month", &[(1, 1), (2, 7_200), (3, 2_592_000)]),
+        (
+            "1/second, 2/2 hours | 3/month",
+            &[(1, 1), (2, 7_200), (3, 2_592_000)],
+        ),
         ("7/year", &[(7, 31_104_000)]),
         ("  3 PER DAYS ;", &[(3, 86_400)]),
     ];
@@ -48,10 +51,24 @@ fn rejects_absurd_limits_naming_the_argument() {
     let long = "1/second;".repeat(1_000);
     let many = "1/second;".repeat(MAX_LIMITS + 1);
     let bad = [
-        "", " ; ", "ten/minute", "10/fortnight", "10/", "0/minute", "10/0 minutes",
-        "10 minute", "-1/minute", "99999999999999999999999/minute", "2000000000/day",
-        "1/11 years", "1/99999999999999999 years", "10/minute extra", "\0/minute",
-        "5/1.5 seconds", long.as_str(), many.as_str(),
+        "",
+        " ; ",
+        "ten/minute",
+        "10/fortnight",
+        "10/",
+        "0/minute",
+        "10/0 minutes",
+        "10 minute",
+        "-1/minute",
+        "99999999999999999999999/minute",
+        "2000000000/day",
+        "1/11 years",
+        "1/99999999999999999 years",
+        "10/minute extra",
+        "\0/minute",
+        "5/1.5 seconds",
+        long.as_str(),
+        many.as_str(),
     ];
     for spec in bad {
         let err = parse_limits(spec).unwrap_err();

@@ -5,12 +5,11 @@ from __future__ import annotations
 import sys
 import threading
 import time
-import tomllib
 from pathlib import Path
 
 import pytest
-
 import ravelin
+import tomllib
 
 CASES = tomllib.loads((Path(__file__).parent / "data" / "limits_parse.toml").read_text())["case"]
 ALGORITHMS = ["gcra", "sliding_window"]
