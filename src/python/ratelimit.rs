@@ -12,7 +12,7 @@ use crate::ratelimit::{self, Algorithm, Limiter};
 const NS: f64 = 1e9;
 
 /// The verdict on one hit.
-#[pyclass(module = "ravelin", frozen, get_all)]
+#[pyclass(module = "ravelin", frozen, get_all, freelist = 64)]
 #[derive(Clone)]
 pub struct Decision {
     allowed: bool,

@@ -1,0 +1,294 @@
+"""Rate limits side by side with the `limits` library (behind slowapi and flask-limiter).
+
+    .venv/bin/python benches/bench_limits.py [--redis-url URL] [--calls N]
+
+Prints markdown tables: in-process latency, memory with 1,000,000 keys, exactness under thread
+contention, and the Redis check (commands per check, latency next to a bare EVALSHA). Without
+--redis-url a throwaway redis-server is started (tests/python/servers.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import limits
+import limits.storage
+import limits.strategies
+import ravelin
+from ravelin.limits import RedisRateLimiter
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYS = [f"user-{i}" for i in range(1000)]
+
+
+def timer_floor() -> int:
+    pc = time.perf_counter_ns
+    samples = []
+    for _ in range(20_000):
+        a = pc()
+        samples.append(pc() - a)
+    return sorted(samples)[len(samples) // 2]
+
+
+def per_call(fn: Callable[[str], object], calls: int) -> tuple[float, float]:
+    """p50 and p99 in microseconds of one call, timer cost removed (GC off, as in timeit)."""
+    pc = time.perf_counter_ns
+    floor = timer_floor()
+    for key in KEYS * 5:  # warm-up
+        fn(key)
+    samples = []
+    gc.disable()
+    try:
+        for i in range(calls):
+            key = KEYS[i % 1000]
+            a = pc()
+            fn(key)
+            samples.append(pc() - a)
+    finally:
+        gc.enable()
+    samples.sort()
+    return ((samples[calls // 2] - floor) / 1000, (samples[calls * 99 // 100] - floor) / 1000)
+
+
+async def per_call_async(fn: Callable[[str], object], calls: int) -> tuple[float, float]:
+    pc = time.perf_counter_ns
+    samples = []
+    for i in range(calls):
+        key = KEYS[i % 1000]
+        a = pc()
+        await fn(key)
+        samples.append(pc() - a)
+    samples.sort()
+    return samples[calls // 2] / 1000, samples[calls * 99 // 100] / 1000
+
+
+def limits_memory(strategy: type, spec: str) -> Callable[[str], bool]:
+    limiter = strategy(limits.storage.MemoryStorage())
+    item = limits.parse(spec)
+    return lambda key: limiter.hit(item, key)
+
+
+def in_process(calls: int) -> None:
+    spec = "10000/minute"  # 1000 keys x at most a few hundred hits: every hit is allowed
+    peers: dict[str, Callable[[], Callable[[str], object]]] = {
+        "ravelin gcra": lambda: ravelin.RateLimiter(spec, "gcra").hit,
+        "ravelin sliding_window": lambda: ravelin.RateLimiter(spec, "sliding_window").hit,
+        "limits moving window (memory)":
+            lambda: limits_memory(limits.strategies.MovingWindowRateLimiter, spec),
+        "limits sliding window counter (memory)":
+            lambda: limits_memory(limits.strategies.SlidingWindowCounterRateLimiter, spec),
+        "limits fixed window (memory)":
+            lambda: limits_memory(limits.strategies.FixedWindowRateLimiter, spec),
+    }
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in peers}
+    for _ in range(3):  # interleaved rounds, medians reported
+        for name, make in peers.items():
+            results[name].append(per_call(make(), calls))
+    base = statistics.median(p50 for p50, _ in results["limits moving window (memory)"])
+    print(f"\n### In-process check from Python ({calls:,} calls x 3 rounds, 1000 keys)\n")
+    print("| limiter | p50 µs | p99 µs | p50 speed-up vs limits moving window |")
+    print("|---|---:|---:|---:|")
+    for name, rounds in results.items():
+        p50 = statistics.median(r[0] for r in rounds)
+        p99 = statistics.median(r[1] for r in rounds)
+        print(f"| {name} | {p50:.3f} | {p99:.3f} | {base / p50:.1f}x |")
+
+
+MEMORY_CHILD = """
+import sys, ravelin, limits, limits.storage, limits.strategies
+n = 1_000_000
+keys = [f"client-{i:07d}" for i in range(n)]
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+which = sys.argv[1]
+before = rss()
+if which.startswith("ravelin"):
+    limiter = ravelin.RateLimiter("100/minute", which.split()[1])
+    for k in keys: limiter.hit(k)
+    held = len(limiter)
+else:
+    strategy = getattr(limits.strategies, which.split()[1])
+    limiter = strategy(limits.storage.MemoryStorage())
+    item = limits.parse("100/minute")
+    for k in keys: limiter.hit(item, k)
+    held = n
+print((rss() - before) / n, held)
+"""
+
+
+def memory() -> None:
+    print("\n### Memory with 1,000,000 distinct keys (RSS growth, one fresh process each)\n")
+    print("| limiter | bytes per key | keys held |")
+    print("|---|---:|---:|")
+    for which in ["ravelin gcra", "ravelin sliding_window", "limits MovingWindowRateLimiter",
+                  "limits SlidingWindowCounterRateLimiter", "limits FixedWindowRateLimiter"]:
+        out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, which], capture_output=True,
+                             text=True, check=True).stdout.split()
+        print(f"| {which} | {float(out[0]):.0f} | {int(out[1]):,} |")
+
+
+def contention() -> None:
+    def hammer(hit: Callable[[], bool]) -> int:
+        allowed = [0] * 8
+        barrier = threading.Barrier(8)
+
+        def run(i: int) -> None:
+            barrier.wait()
+            allowed[i] = sum(1 for _ in range(500) if hit())
+
+        old = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+        try:
+            threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        finally:
+            sys.setswitchinterval(old)
+        return sum(allowed)
+
+    def limits_hit(strategy: type) -> Callable[[], bool]:
+        limiter = strategy(limits.storage.MemoryStorage())
+        item = limits.parse("1000/minute")
+        return lambda: limiter.hit(item, "shared")
+
+    def ravelin_hit(algorithm: str) -> Callable[[], bool]:
+        limiter = ravelin.RateLimiter("1000/day", algorithm)
+        return lambda: limiter.hit("shared").allowed
+
+    peers = {
+        "ravelin gcra": lambda: ravelin_hit("gcra"),
+        "ravelin sliding_window": lambda: ravelin_hit("sliding_window"),
+        "limits fixed window (memory)":
+            lambda: limits_hit(limits.strategies.FixedWindowRateLimiter),
+        "limits moving window (memory)":
+            lambda: limits_hit(limits.strategies.MovingWindowRateLimiter),
+        "limits sliding window counter (memory)":
+            lambda: limits_hit(limits.strategies.SlidingWindowCounterRateLimiter),
+    }
+    print("\n### Exactness: 8 threads x 500 hits on one key, sys.setswitchinterval(1e-6)\n")
+    print("limits: 1000/minute; ravelin: 1000/day (no refill during the run, so any count")
+    print("above 1000 is overshoot). Five runs each.\n")
+    print("| limiter | allowed (want 1000) |")
+    print("|---|---|")
+    for name, make in peers.items():
+        counts = [hammer(make()) for _ in range(5)]
+        print(f"| {name} | {', '.join(map(str, counts))} |")
+
+
+def redis_section(url: str, calls: int) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    bare_sha = client.script_load("return 1")
+    gcra = RedisRateLimiter(url, "1000000000/minute", "gcra")
+    sliding = RedisRateLimiter(url, "1000000000/minute", "sliding_window")
+    three = RedisRateLimiter(url, "1000000000/second; 1000000000/hour; 1000000000/day")
+    peer_storage = limits.storage.RedisStorage(url)
+    peer = limits.strategies.MovingWindowRateLimiter(peer_storage)
+    item = limits.parse("1000000000/minute")
+
+    # Commands per check, counted by the server.
+    print("\n### Redis: commands per check (INFO commandstats, 1000 checks each)\n")
+    print("Commands a script runs are counted too; round trips = the EVALSHA count.\n")
+    print("| check | commands per check |")
+    print("|---|---|")
+    checks: dict[str, Callable[[str], object]] = {
+        "ravelin gcra": gcra.hit, "ravelin sliding_window": sliding.hit,
+        "ravelin gcra, 3 limits": three.hit,
+        "limits moving window (redis)": lambda k: peer.hit(item, k),
+    }
+    for name, fn in checks.items():
+        fn("warm")
+        client.config_resetstat()
+        for i in range(1000):
+            fn(KEYS[i % 1000])
+        stats = client.info("commandstats")
+        counts = {k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items()
+                  if not k.startswith(("cmdstat_config", "cmdstat_info"))}
+        desc = ", ".join(f"{k} {v / 1000:g}" for k, v in sorted(counts.items()))
+        print(f"| {name} | {desc} |")
+
+    sync: dict[str, Callable[[str], object]] = {
+        "bare EVALSHA (return 1)": lambda k: client.evalsha(bare_sha, 1, k),
+        "ravelin gcra": gcra.hit, "ravelin sliding_window": sliding.hit,
+        "ravelin gcra, 3 limits": three.hit,
+        "limits moving window (redis)": lambda k: peer.hit(item, k),
+    }
+    res = {name: [per_call(fn, calls) for _ in range(3)] for name, fn in sync.items()}
+
+    async def run_async() -> dict[str, list[tuple[float, float]]]:
+        import redis.asyncio
+
+        aclient = redis.asyncio.Redis.from_url(url, socket_timeout=5)
+        fns = {
+            "bare EVALSHA (return 1)": lambda k: aclient.evalsha(bare_sha, 1, k),
+            "ravelin gcra": gcra.ahit, "ravelin sliding_window": sliding.ahit,
+            "ravelin gcra, 3 limits": three.ahit,
+        }
+        out: dict[str, list[tuple[float, float]]] = {name: [] for name in fns}
+        for _ in range(3):
+            for name, fn in fns.items():
+                await fn("warm")
+                out[name].append(await per_call_async(fn, calls))
+        return out
+
+    ares = asyncio.run(run_async())
+    for title, table in (("sync (redis-py)", res), ("asyncio (redis.asyncio)", ares)):
+        base = statistics.median(r[0] for r in table["bare EVALSHA (return 1)"])
+        print(f"\n### Redis check latency, {title}, loopback ({calls:,} calls x 3 rounds)\n")
+        print("| check | p50 µs | p99 µs | p50 minus bare EVALSHA µs |")
+        print("|---|---:|---:|---:|")
+        for name, rounds in table.items():
+            p50 = statistics.median(r[0] for r in rounds)
+            p99 = statistics.median(r[1] for r in rounds)
+            print(f"| {name} | {p50:.1f} | {p99:.1f} | {p50 - base:+.1f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--redis-url")
+    parser.add_argument("--calls", type=int, default=200_000)
+    parser.add_argument("--redis-calls", type=int, default=5_000)
+    parser.add_argument("--sections", default="in_process,memory,contention,redis",
+                        help="comma-separated subset of the default")
+    args = parser.parse_args()
+    sections = set(args.sections.split(","))
+    print(f"ravelin {ravelin.__version__}, limits {limits.__version__}, Python "
+          f"{sys.version.split()[0]}")
+    if "in_process" in sections:
+        in_process(args.calls)
+    if "memory" in sections:
+        memory()
+    if "contention" in sections:
+        contention()
+    if "redis" not in sections:
+        return
+    server = None
+    url = args.redis_url
+    if url is None:
+        sys.path.insert(0, str(ROOT / "tests" / "python"))
+        from servers import RedisServer
+
+        server = RedisServer()
+        url = server.url
+    try:
+        redis_section(url, args.redis_calls)
+    finally:
+        if server is not None:
+            server.close()
+
+
+if __name__ == "__main__":
+    main()
