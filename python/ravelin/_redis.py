@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import threading
+import time
 from typing import Any, Callable, TypeVar
 
 from ravelin.errors import ServiceUnavailableError
@@ -17,6 +19,8 @@ _log = logging.getLogger("ravelin.limits")
 try:
     import redis
     import redis.asyncio
+    import redis.asyncio.cluster
+    import redis.cluster
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
@@ -57,14 +61,14 @@ class Clients:
         self._url: str | None = None
         if isinstance(url_or_client, str):
             self._url = url_or_client
-        elif isinstance(url_or_client, redis.asyncio.Redis):
+        elif isinstance(url_or_client, (redis.asyncio.Redis, redis.asyncio.cluster.RedisCluster)):
             self._async = _checked(url_or_client)
-        elif isinstance(url_or_client, redis.Redis):
+        elif isinstance(url_or_client, (redis.Redis, redis.cluster.RedisCluster)):
             self._sync = _checked(url_or_client)
         else:
             raise TypeError(
-                "url_or_client: expected a redis:// URL, redis.Redis or redis.asyncio.Redis, "
-                f"got {type(url_or_client).__name__}"
+                "url_or_client: expected a redis:// URL or a (cluster) client of redis-py, "
+                f"sync or asyncio, got {type(url_or_client).__name__}"
             )
 
     def _options(self) -> dict[str, Any]:
@@ -98,7 +102,8 @@ class Clients:
 
 
 def _checked(client: Any) -> Any:
-    kwargs = client.connection_pool.connection_kwargs
+    pool = getattr(client, "connection_pool", None)
+    kwargs = pool.connection_kwargs if pool is not None else client.get_connection_kwargs()
     if not kwargs.get("socket_timeout"):
         raise ValueError(
             "url_or_client: the client has no socket_timeout; a store call must never hang"
@@ -130,16 +135,31 @@ class Script:
 
 
 class FailurePolicy:
-    """Fail closed (raise ServiceUnavailableError, a 503) or fail open (log and allow)."""
+    """Fail closed (raise ServiceUnavailableError, a 503) or fail open (log and allow).
+
+    Fail-open warnings are throttled to one per ``LOG_EVERY`` seconds (with the number of
+    failures in between), so an outage under load does not flood the log."""
+
+    LOG_EVERY = 10.0
 
     def __init__(self, fail_open: bool, what: str) -> None:
         self.fail_open = bool(fail_open)
         self.what = what
+        self._lock = threading.Lock()
+        self._next_log = 0.0
+        self._failures = 0
 
     def handle(self, exc: BaseException, open_result: Callable[[], T]) -> T:
         if self.fail_open:
-            _log.warning("%s store unavailable (%s); allowing (fail_open)",
-                         self.what, type(exc).__name__)
+            now = time.monotonic()
+            with self._lock:
+                self._failures += 1
+                failures, log = self._failures, now >= self._next_log
+                if log:
+                    self._next_log, self._failures = now + self.LOG_EVERY, 0
+            if log:
+                _log.warning("%s store unavailable (%s); allowing (fail_open), %d failure(s)",
+                             self.what, type(exc).__name__, failures)
             return open_result()
         raise ServiceUnavailableError(f"{self.what} store unavailable: {type(exc).__name__}") \
             from exc

@@ -7,7 +7,9 @@ import logging
 import multiprocessing
 import random
 import socket
+import subprocess
 import threading
+import time
 
 import pytest
 import ravelin
@@ -194,3 +196,47 @@ def test_a_server_that_never_answers_times_out() -> None:
         with pytest.raises(ravelin.ServiceUnavailableError):
             asyncio.run(limiter.ahit("k"))
         assert RedisRateLimiter(url, "1/second", timeout=0.1, fail_open=True).hit("k").allowed
+
+
+def test_every_store_runs_on_redis_cluster(tmp_path) -> None:
+    # A one-node cluster owning every slot still refuses scripts whose keys span slots
+    # (CROSSSLOT), so this checks the hash tags, not just the client type.
+    from redis.cluster import RedisCluster
+    from servers import free_port, wait_for_port
+
+    from ravelin.abuse import RedisAbuseGuard
+    from ravelin.budgets import RedisBudget
+
+    port = free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--cluster-enabled", "yes", "--cluster-port", str(free_port()),
+         "--dir", str(tmp_path),
+         "--cluster-config-file", str(tmp_path / "nodes.conf")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        admin = redis.Redis(port=port, socket_timeout=5)
+        admin.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+        while admin.cluster("info")["cluster_state"] != "ok":
+            time.sleep(0.05)
+        client = RedisCluster(host="127.0.0.1", port=port, socket_timeout=2)
+        limiter = RedisRateLimiter(client, "3/minute; 10/hour", "sliding_window")
+        assert [limiter.hit("k").allowed for _ in range(4)] == [True, True, True, False]
+        budget = RedisBudget(client, tokens_per_day=100, tokens_per_month=150)
+        assert budget.reserve("k", 100).allowed and not budget.reserve("k", 1).allowed
+        guard = RedisAbuseGuard(client, threshold=2)
+        assert guard.record("k", "x") == 0.0 and guard.record("k", "x") > 0
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_fail_open_warnings_are_throttled(caplog: pytest.LogCaptureFixture) -> None:
+    server = RedisServer()
+    url = server.url
+    server.close()
+    limiter = RedisRateLimiter(url, "1/second", timeout=0.2, fail_open=True)
+    with caplog.at_level(logging.WARNING, logger="ravelin.limits"):
+        assert all(limiter.hit("k").allowed for _ in range(50))
+    assert len([r for r in caplog.records if r.name == "ravelin.limits"]) == 1
