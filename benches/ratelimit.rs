@@ -11,7 +11,10 @@ fn hits(c: &mut Criterion) {
         ("gcra", Algorithm::Gcra),
         ("sliding_window", Algorithm::SlidingWindow),
     ] {
-        for spec in ["1000000000/minute", "1000000/second; 100000000/hour; 1000000000/day"] {
+        for spec in [
+            "1000000000/minute",
+            "1000000/second; 100000000/hour; 1000000000/day",
+        ] {
             let limits = spec.matches('/').count();
             let limiter = Limiter::new(spec, algorithm).unwrap();
             c.bench_function(&format!("{name}/{limits} limits/one key"), |b| {

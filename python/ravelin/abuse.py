@@ -4,6 +4,10 @@ penalty box for a while and emit an audit event (logger ``ravelin.audit``).
 
 Nothing is permanent: a box expires on its own, and only an operator's ``release`` ends it
 early. Clients are logged as a digest (``subject``), never as the raw key or IP.
+
+Repeated identical prompts are a rate limit on (client, prompt): limit ``repeat_key(key,
+prompt)`` with a ``RateLimiter`` (or ``RedisRateLimiter``), e.g. ``"3/10 minutes"``, and
+``record(key, "repeated_prompt")`` when it denies.
 """
 
 from __future__ import annotations
@@ -17,9 +21,16 @@ from typing import Any, Callable, Optional
 
 from ravelin._redis import STORE_ERRORS, Clients, FailurePolicy, Script, key_digest
 
-__all__ = ["AbuseGuard", "RedisAbuseGuard"]
+__all__ = ["AbuseGuard", "RedisAbuseGuard", "repeat_key"]
 
 _audit = logging.getLogger("ravelin.audit")
+
+
+def repeat_key(key: str, prompt: str) -> str:
+    """A rate-limit key meaning "this client sent exactly this prompt" (a digest of both)."""
+    if not isinstance(prompt, str):
+        raise TypeError(f"prompt: must be str, got {type(prompt).__name__}")
+    return key_digest(key + "\x00" + prompt)
 
 
 class _Settings:

@@ -41,10 +41,6 @@ impl ManualClock {
     pub fn advance_ns(&self, ns: u64) {
         self.0.fetch_add(ns, Ordering::Relaxed);
     }
-
-    pub fn advance_secs(&self, secs: f64) {
-        self.advance_ns((secs * 1e9) as u64);
-    }
 }
 
 impl Clock for ManualClock {

@@ -218,3 +218,18 @@ def test_abuse_arguments_are_checked() -> None:
         AbuseGuard(threshold=3, weights={"x": 4})
     with pytest.raises(TypeError, match="reason"):
         AbuseGuard().record("k", None)  # type: ignore[arg-type]
+
+
+def test_repeated_identical_prompts_are_a_rate_limit_on_client_and_prompt() -> None:
+    from ravelin.abuse import repeat_key
+
+    repeats = ravelin.RateLimiter("2/10 minutes")
+    guard = AbuseGuard(threshold=2, penalty=60)
+    boxed = 0.0
+    for prompt in ["hi", "hi", "other", "hi", "hi"]:
+        if not repeats.hit(repeat_key("ip1", prompt)).allowed:
+            boxed = guard.record("ip1", "repeated_prompt")
+    assert boxed == 60.0
+    assert repeat_key("ip1", "hi") != repeat_key("ip2", "hi") != repeat_key("ip1", "hi ")
+    with pytest.raises(TypeError, match="prompt"):
+        repeat_key("ip1", None)  # type: ignore[arg-type]
