@@ -3,7 +3,7 @@
 
 Each check is ONE Lua script call (EVALSHA; redis-py reloads it on NOSCRIPT): one round trip,
 atomic on the server, timed by the server's own clock (``TIME``) so application clocks do not
-matter. A client's state is one hash, ``{prefix}:{<digest>}:<limits id>``, with a TTL; the
+matter. A client's state is one string, ``{prefix}:{<digest>}:<limits id>``, with a TTL; the
 braces are a Redis Cluster hash tag, so a client's keys (limits, budgets) share a slot.
 """
 
@@ -17,109 +17,100 @@ from ravelin._redis import STORE_ERRORS, Clients, FailurePolicy, Script, key_dig
 
 __all__ = ["RedisRateLimiter"]
 
-# Mirrors src/ratelimit/algorithm.rs (times in microseconds). KEYS[1]: the client's hash.
-# ARGV: now ('' = server TIME), algorithm, cost, commit (1|0), then count, period per limit.
+# Mirrors src/ratelimit/algorithm.rs, in microseconds. The limits, algorithm and TTL are baked
+# into each limiter's script (fewer arguments to send and parse per call). KEYS[1]: the client's
+# state, numbers joined by spaces (GCRA: one TAT per limit; sliding window: window+1, previous
+# and current count per limit). ARGV: now ('' = server TIME), cost, commit (1|0).
 _RATE_LIMIT_LUA = """
+local limits = {%(limits)s}
+local gcra = %(gcra)s
 local now = tonumber(ARGV[1])
 if not now then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
-local gcra = ARGV[2] == 'gcra'
-local cost = tonumber(ARGV[3])
-local commit = ARGV[4] == '1'
-local n = (#ARGV - 4) / 2
-local width = gcra and 1 or 3
-local fields = {}
-for i = 1, n do
-  if gcra then
-    fields[i] = 't' .. i
-  else
-    fields[3 * i - 2] = 'w' .. i; fields[3 * i - 1] = 'p' .. i; fields[3 * i] = 'c' .. i
-  end
-end
-local stored = redis.call('HMGET', KEYS[1], unpack(fields))
-
-local function check_gcra(i, count, period, c, out)
-  local tat = tonumber(stored[i]) or 0
-  local interval = math.ceil(period / count)
-  local tolerance = interval * count
-  local base = math.max(tat, now)
-  local used = base - now
-  local before = math.floor((tolerance - math.min(used, tolerance)) / interval)
-  if c > count then return false, before, used, period end
-  local after = base + c * interval - now
-  if after <= tolerance then
-    out[#out + 1] = 't' .. i; out[#out + 1] = base + c * interval
-    return true, math.floor((tolerance - after) / interval), after, 0
-  end
-  return false, before, used, after - tolerance
+local cost = tonumber(ARGV[2])
+local commit = ARGV[3] == '1' and cost > 0
+local state = {}
+local raw = redis.call('GET', KEYS[1])
+if raw then
+  for x in string.gmatch(raw, '[^ ]+') do state[#state + 1] = tonumber(x) end
 end
 
-local function check_sliding(i, count, period, c, out)
-  local window = math.floor(now / period)
-  local to_end = period - (now - window * period)
-  local w = tonumber(stored[3 * i - 2]) or 0
-  local prev, cur = 0, 0
-  if w == window + 1 then
-    prev = tonumber(stored[3 * i - 1]) or 0; cur = tonumber(stored[3 * i]) or 0
-  elseif w == window then
-    prev = tonumber(stored[3 * i]) or 0
-  end
-  local used = prev * to_end + cur * period
-  local capacity = count * period
-  local allowed = c <= count and used + c * period <= capacity
-  if allowed then used = used + c * period; cur = cur + c end
-  local reset = 0
-  if cur > 0 then reset = to_end + period elseif prev > 0 then reset = to_end end
-  local retry = 0
-  if allowed then
-    out[#out + 1] = 'w' .. i; out[#out + 1] = window + 1
-    out[#out + 1] = 'p' .. i; out[#out + 1] = prev
-    out[#out + 1] = 'c' .. i; out[#out + 1] = cur
-  elseif c > count then
-    retry = period
-  elseif cur + c <= count then
-    retry = math.max(0, math.ceil(to_end - (count - cur - c) * period / prev))
-  else
-    retry = math.ceil(to_end + period - (count - c) * period / cur)
-  end
-  return allowed, math.floor((capacity - math.min(used, capacity)) / period), reset, retry
-end
-
-local check = gcra and check_gcra or check_sliding
-local function evaluate(c)
-  local v = {allowed = true, retry = 0, out = {}}
-  for i = 1, n do
-    local count, period = tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i])
-    local ok, remaining, reset, retry = check(i, count, period, c, v.out)
-    v.allowed = v.allowed and ok
-    v.retry = math.max(v.retry, retry)
-    if v.remaining == nil or remaining < v.remaining
-        or (remaining == v.remaining and reset > v.reset) then
-      v.remaining, v.reset, v.count, v.period = remaining, reset, count, period
+-- Pass 1 judges the hit; a denial or a peek runs pass 2 with cost 0 to report the state as
+-- it stays (nothing consumed).
+local ok, retry, rem, rst, cnt, per, out
+for pass = 1, 2 do
+  local c = pass == 1 and cost or 0
+  local all, longest = true, 0
+  rem, out = nil, {}
+  for i = 1, #limits do
+    local count, period = limits[i][1], limits[i][2]
+    local allowed, remaining, reset, wait
+    if gcra then
+      local tat = state[i] or 0
+      local interval = math.ceil(period / count)
+      local tolerance = interval * count
+      local base = math.max(tat, now)
+      local used = base - now
+      local after = used + c * interval
+      out[i] = tat
+      if c > count then
+        allowed, wait = false, period
+      else
+        allowed, wait = after <= tolerance, math.max(0, after - tolerance)
+      end
+      if allowed then
+        out[i] = base + c * interval
+        remaining, reset = math.floor((tolerance - after) / interval), after
+      else
+        remaining, reset = math.floor((tolerance - math.min(used, tolerance)) / interval), used
+      end
+    else
+      local window = math.floor(now / period)
+      local to_end = period - (now - window * period)
+      local w = state[3 * i - 2] or 0
+      local prev, cur = 0, 0
+      if w == window + 1 then
+        prev, cur = state[3 * i - 1] or 0, state[3 * i] or 0
+      elseif w == window then
+        prev = state[3 * i] or 0
+      end
+      local used = prev * to_end + cur * period
+      local capacity = count * period
+      allowed = c <= count and used + c * period <= capacity
+      if allowed then used = used + c * period; cur = cur + c end
+      out[3 * i - 2], out[3 * i - 1], out[3 * i] = window + 1, prev, cur
+      remaining = math.floor((capacity - math.min(used, capacity)) / period)
+      reset = 0
+      if cur > 0 then reset = to_end + period elseif prev > 0 then reset = to_end end
+      wait = 0
+      if allowed then
+        wait = 0
+      elseif c > count then
+        wait = period
+      elseif cur + c <= count then
+        wait = math.max(0, math.ceil(to_end - (count - cur - c) * period / prev))
+      else
+        wait = math.ceil(to_end + period - (count - c) * period / cur)
+      end
+    end
+    all = all and allowed
+    if wait > longest then longest = wait end
+    if rem == nil or remaining < rem or (remaining == rem and reset > rst) then
+      rem, rst, cnt, per = remaining, reset, count, period
     end
   end
-  return v
-end
-
-local verdict = evaluate(cost)
-local report = verdict
-if verdict.allowed and commit and cost > 0 then
-  redis.call('HSET', KEYS[1], unpack(verdict.out))
-  local ttl = 0
-  for i = 1, n do
-    local period = tonumber(ARGV[4 + 2 * i])
-    ttl = math.max(ttl, gcra and period or 2 * period)
+  if pass == 1 then
+    ok, retry = all, all and 0 or longest
+    if ok and commit then
+      for i = 1, #out do out[i] = string.format('%%.0f', out[i]) end
+      redis.call('SET', KEYS[1], table.concat(out, ' '), 'PX', %(ttl_ms)d)
+      break
+    end
   end
-  redis.call('PEXPIRE', KEYS[1], math.ceil(ttl / 1000))
-else
-  report = evaluate(0)
 end
-local retry = 0
-if not verdict.allowed then retry = verdict.retry end
-return {verdict.allowed and 1 or 0, report.remaining, report.reset, retry, report.count,
-        report.period}
+return {ok and 1 or 0, rem, rst, retry, cnt, per}
 """
 
 
@@ -154,12 +145,15 @@ class RedisRateLimiter:
         self._prefix = prefix
         self._clock = clock
         self._clients = Clients(url_or_client, timeout)
-        self._script = Script(self._clients, _RATE_LIMIT_LUA)
+        longest = max(period for _, period in self._periods)
+        source = _RATE_LIMIT_LUA % {
+            "limits": ", ".join(f"{{{c}, {p}}}" for c, p in self._periods),
+            "gcra": "true" if self.algorithm == "gcra" else "false",
+            # A GCRA state is spent within one window; a sliding window's weighs for two.
+            "ttl_ms": -(-longest * (1 if self.algorithm == "gcra" else 2) // 1000),
+        }
+        self._script = Script(self._clients, source)
         self._policy = FailurePolicy(fail_open, "rate limit")
-        self._tail = [
-            "gcra" if self.algorithm == "gcra" else "sliding",
-            *(x for pair in self._periods for x in pair),
-        ]
 
     def key_name(self, key: str) -> str:
         """The Redis key holding ``key``'s state (a digest: the raw key never reaches Redis)."""
@@ -200,8 +194,7 @@ class RedisRateLimiter:
         if isinstance(cost, bool) or not isinstance(cost, int) or not 0 <= cost <= 10**9:
             raise ValueError(f"cost: must be an int within 0..=1000000000, got {cost!r}")
         now = "" if self._clock is None else int(self._clock() * 1e6)
-        return [self.key_name(key)], [now, self._tail[0], cost, 1 if commit else 0,
-                                      *self._tail[1:]]
+        return [self.key_name(key)], [now, cost, 1 if commit else 0]
 
     @staticmethod
     def _decision(reply: list[int]) -> Decision:

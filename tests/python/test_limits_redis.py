@@ -14,8 +14,11 @@ import time
 import pytest
 import ravelin
 import redis
+from ravelin.abuse import RedisAbuseGuard
+from ravelin.budgets import RedisBudget
 from ravelin.limits import RedisRateLimiter
-from servers import RedisServer
+from redis.cluster import RedisCluster
+from servers import RedisServer, free_port, wait_for_port
 
 ALGORITHMS = ["gcra", "sliding_window"]
 
@@ -201,12 +204,6 @@ def test_a_server_that_never_answers_times_out() -> None:
 def test_every_store_runs_on_redis_cluster(tmp_path) -> None:
     # A one-node cluster owning every slot still refuses scripts whose keys span slots
     # (CROSSSLOT), so this checks the hash tags, not just the client type.
-    from redis.cluster import RedisCluster
-    from servers import free_port, wait_for_port
-
-    from ravelin.abuse import RedisAbuseGuard
-    from ravelin.budgets import RedisBudget
-
     port = free_port()
     proc = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
