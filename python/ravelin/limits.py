@@ -17,10 +17,11 @@ from ravelin._redis import STORE_ERRORS, Clients, FailurePolicy, Script, key_dig
 
 __all__ = ["RedisRateLimiter"]
 
-# Mirrors src/ratelimit/algorithm.rs, in microseconds. The limits, algorithm and TTL are baked
-# into each limiter's script (fewer arguments to send and parse per call). KEYS[1]: the client's
-# state, numbers joined by spaces (GCRA: one TAT per limit; sliding window: window+1, previous
-# and current count per limit). ARGV: now ('' = server TIME), cost, commit (1|0).
+# Mirrors src/ratelimit/algorithm.rs, in microseconds. The limits (count, period, GCRA interval
+# and tolerance, sliding-window capacity: integers computed in Python), algorithm and TTL are
+# baked into each limiter's script, so a call sends and parses less. KEYS[1]: the client's
+# state, msgpack numbers (GCRA: one TAT per limit; sliding window: window+1, previous and
+# current count per limit). ARGV: now ('' = server TIME), cost, commit (1|0).
 _RATE_LIMIT_LUA = """
 local limits = {%(limits)s}
 local gcra = %(gcra)s
@@ -31,11 +32,8 @@ if not now then
 end
 local cost = tonumber(ARGV[2])
 local commit = ARGV[3] == '1' and cost > 0
-local state = {}
 local raw = redis.call('GET', KEYS[1])
-if raw then
-  for x in string.gmatch(raw, '[^ ]+') do state[#state + 1] = tonumber(x) end
-end
+local state = raw and {cmsgpack.unpack(raw)} or {}
 
 -- Pass 1 judges the hit; a denial or a peek runs pass 2 with cost 0 to report the state as
 -- it stays (nothing consumed).
@@ -45,12 +43,12 @@ for pass = 1, 2 do
   local all, longest = true, 0
   rem, out = nil, {}
   for i = 1, #limits do
-    local count, period = limits[i][1], limits[i][2]
+    local limit = limits[i]
+    local count, period = limit[1], limit[2]
     local allowed, remaining, reset, wait
     if gcra then
       local tat = state[i] or 0
-      local interval = math.ceil(period / count)
-      local tolerance = interval * count
+      local interval, tolerance = limit[3], limit[4]
       local base = math.max(tat, now)
       local used = base - now
       local after = used + c * interval
@@ -77,7 +75,7 @@ for pass = 1, 2 do
         prev = state[3 * i] or 0
       end
       local used = prev * to_end + cur * period
-      local capacity = count * period
+      local capacity = limit[5]
       allowed = c <= count and used + c * period <= capacity
       if allowed then used = used + c * period; cur = cur + c end
       out[3 * i - 2], out[3 * i - 1], out[3 * i] = window + 1, prev, cur
@@ -104,14 +102,18 @@ for pass = 1, 2 do
   if pass == 1 then
     ok, retry = all, all and 0 or longest
     if ok and commit then
-      for i = 1, #out do out[i] = string.format('%%.0f', out[i]) end
-      redis.call('SET', KEYS[1], table.concat(out, ' '), 'PX', %(ttl_ms)d)
+      redis.call('SET', KEYS[1], cmsgpack.pack(unpack(out)), 'PX', %(ttl_ms)d)
       break
     end
   end
 end
 return {ok and 1 or 0, rem, rst, retry, cnt, per}
 """
+
+
+def _lua_limit(count: int, period: int) -> str:
+    interval = -(-period // count)
+    return f"{{{count}, {period}, {interval}, {interval * count}, {count * period}}}"
 
 
 class RedisRateLimiter:
@@ -147,7 +149,7 @@ class RedisRateLimiter:
         self._clients = Clients(url_or_client, timeout)
         longest = max(period for _, period in self._periods)
         source = _RATE_LIMIT_LUA % {
-            "limits": ", ".join(f"{{{c}, {p}}}" for c, p in self._periods),
+            "limits": ", ".join(_lua_limit(c, p) for c, p in self._periods),
             "gcra": "true" if self.algorithm == "gcra" else "false",
             # A GCRA state is spent within one window; a sliding window's weighs for two.
             "ttl_ms": -(-longest * (1 if self.algorithm == "gcra" else 2) // 1000),
