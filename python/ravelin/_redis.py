@@ -26,7 +26,7 @@ try:
 
     STORE_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
 except ImportError:  # pragma: no cover - the redis extra is not installed
-    redis = None
+    redis = None  # type: ignore[assignment]
     STORE_ERRORS = (OSError,)
 
 

@@ -40,7 +40,7 @@ def test_bad_arguments_raise_clear_errors() -> None:
     with pytest.raises(ValueError, match="algorithm"):
         ravelin.RateLimiter("1/second", algorithm="leaky")
     with pytest.raises(ValueError, match="limits: longer than"):
-        ravelin.RateLimiter("1/second;" * 10_000_000)
+        ravelin.RateLimiter("1/second;" * 1_000_000)
     with pytest.raises(ValueError, match="at most 16"):
         ravelin.RateLimiter("1/second;" * 17)
     limiter = ravelin.RateLimiter("1/second")
