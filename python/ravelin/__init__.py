@@ -54,6 +54,7 @@ from ravelin.keys import (
 )
 
 # --- limits ---
+from ravelin._core import Decision, RateLimiter
 
 # --- guard ---
 
@@ -98,6 +99,8 @@ __all__ = [
     "SQLiteKeyStore",
 
     # --- limits ---
+    "Decision",
+    "RateLimiter",
 
     # --- guard ---
 
