@@ -8,7 +8,6 @@ use pyo3::types::PyString;
 /// Borrows a Python `str` as UTF-8. Lone surrogates (which UTF-8 cannot hold) become U+FFFD,
 /// one code point for one, so code-point offsets computed on the result stay valid for the
 /// caller's original string.
-#[allow(dead_code)] // used by the bindings as they land
 pub fn text<'a>(s: &'a Bound<'_, PyString>) -> Cow<'a, str> {
     s.to_cow()
         .unwrap_or_else(|_| Cow::Owned(s.to_string_lossy().into_owned()))
