@@ -133,7 +133,13 @@ fn tokenize(words: &mut Words, len: usize, at: impl Fn(usize) -> (char, u32)) {
     let mut i = 0;
     while i < len {
         let (c, off) = at(i);
-        let joins = matches!(c, '\'' | '’' | '-') && !token.is_empty();
+        // `don't` is one word; so is `ig-nore` (a hyphen after a fragment of at most two
+        // letters), but `step-by-step` is three.
+        let joins = match c {
+            '\'' | '’' => !token.is_empty(),
+            '-' => (1..=2).contains(&token.iter().rev().take_while(|(c, _)| *c != '-').count()),
+            _ => false,
+        };
         if c.is_alphanumeric() || is_leet_symbol(c) || joins {
             token.push((c, off));
         } else {

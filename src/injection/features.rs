@@ -38,28 +38,50 @@ impl Features {
     }
 }
 
-/// Optimised jailbreak suffixes (GCG and kin) read as token soup: words glued to brackets,
-/// backslashes and quotes, in prose that is otherwise not code. Counts such "glued" tokens.
+/// Optimised jailbreak suffixes (GCG and kin) read as token soup in one-line prose: words
+/// glued to brackets and backslashes (`{\\isset`), symbol clusters (`];->{`), and mashed
+/// identifiers (`aidArrayListswift`). Multi-line texts are left alone: they are usually code.
 fn adversarial_suffix(text: &str) -> Option<(usize, usize, f64)> {
-    let mut glued = 0usize;
-    let mut first = None;
-    let mut last = 0;
-    let mut tokens = 0usize;
+    if text.len() > 4096 || text.bytes().filter(|&b| b == b'\n').count() > 1 {
+        return None;
+    }
+    let (mut junk, mut first, mut last) = (0usize, None, 0);
     for (start, token) in split_tokens(text) {
-        tokens += 1;
-        let letters = token.chars().filter(|c| c.is_alphabetic()).count();
-        let odd = token
-            .chars()
-            .filter(|c| matches!(c, '{' | '}' | '[' | ']' | '(' | ')' | '\\' | '<' | '>' | '|' | '$' | '^' | '`' | '~' | '='))
-            .count();
-        if letters >= 2 && odd >= 2 {
-            glued += 1;
+        if is_junk(token) {
+            junk += 1;
             first.get_or_insert(start);
             last = start + token.len();
         }
     }
-    let start = first?;
-    (glued >= 2 && tokens <= 400).then_some((start, last, if glued >= 3 { 0.6 } else { 0.35 }))
+    let weight = match junk {
+        0 | 1 => return None,
+        2 => 0.45,
+        3 => 0.55,
+        _ => 0.7,
+    };
+    Some((first?, last, weight))
+}
+
+fn is_junk(token: &str) -> bool {
+    let odd = |c: char| {
+        matches!(
+            c,
+            '{' | '}' | '[' | ']' | '(' | ')' | '\\' | '<' | '>' | '|' | '^' | '`' | '~' | '='
+        )
+    };
+    // Prose wraps words in brackets and ends them with punctuation; those do not count.
+    let core = token
+        .trim_start_matches(['(', '"', '\''])
+        .trim_end_matches([')', '.', ',', ';', ':', '!', '?', '"', '\'']);
+    let letters = core.chars().filter(|c| c.is_alphabetic()).count();
+    let symbols = core.chars().filter(|&c| odd(c)).count();
+    // lowercase-to-uppercase turns inside a long word (`aidArrayListswift`, `principlesEN`).
+    let humps = core
+        .as_bytes()
+        .windows(2)
+        .filter(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase())
+        .count();
+    (symbols >= 2 && (letters >= 1 || symbols >= 3)) || (humps >= 1 && core.len() >= 9)
 }
 
 fn split_tokens(text: &str) -> impl Iterator<Item = (usize, &str)> {
