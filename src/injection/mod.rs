@@ -24,8 +24,8 @@ use once_cell::sync::Lazy;
 
 use crate::error::{CoreError, ErrorKind, Result};
 use crate::normalize::{normalize, Normalized};
-pub use rules::{RuleSpec, View};
 use rules::{Compiled, PatternSet, RuleFile};
+pub use rules::{RuleSpec, View};
 
 /// Default decision threshold, chosen on the development training split (see
 /// `benches/README.md`).

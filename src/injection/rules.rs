@@ -75,7 +75,11 @@ impl RuleSpec {
         match (&self.pattern, self.phrases.is_empty()) {
             (None, true) => invalid("needs phrases or a pattern"),
             (Some(_), false) => invalid("has both phrases and a pattern; split it in two"),
-            _ if self.phrases.iter().any(|p| normalize(p).as_str().is_empty()) => {
+            _ if self
+                .phrases
+                .iter()
+                .any(|p| normalize(p).as_str().is_empty()) =>
+            {
                 invalid("a phrase is empty after normalization")
             }
             _ => Ok(()),
@@ -169,8 +173,12 @@ fn expand_slots(pattern: &str, slots: &HashMap<String, Vec<String>>) -> String {
 }
 
 fn build_regex(spec: &RuleSpec, pattern: &str) -> Result<Regex> {
-    RegexBuilder::new(pattern)
-        .case_insensitive(spec.view == View::Raw)
+    // The flag goes into the pattern text, which the `RegexSet` is built from as well.
+    let pattern = match spec.view {
+        View::Raw => format!("(?i:{pattern})"),
+        View::Words => format!("(?:{pattern})"),
+    };
+    RegexBuilder::new(&pattern)
         .size_limit(REGEX_SIZE_LIMIT)
         .nest_limit(REGEX_NEST_LIMIT)
         .build()
@@ -261,7 +269,10 @@ mod tests {
     #[test]
     fn slots_expand_and_repetitions_survive() {
         let slots = HashMap::from([("verb".to_owned(), vec!["a".to_owned(), "b".to_owned()])]);
-        assert_eq!(expand_slots("{verb} x{2,3} {nope}", &slots), "(?:a|b) x{2,3} {nope}");
+        assert_eq!(
+            expand_slots("{verb} x{2,3} {nope}", &slots),
+            "(?:a|b) x{2,3} {nope}"
+        );
     }
 
     #[test]

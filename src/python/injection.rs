@@ -173,14 +173,15 @@ fn invalid(id: &str, problem: &str) -> CoreError {
 #[pymethods]
 impl PyScanner {
     #[new]
-    #[pyo3(signature = (*, threshold = injection::DEFAULT_THRESHOLD, extra_rules = None, disabled_rules = None))]
+    #[pyo3(signature = (*, threshold = None, extra_rules = None, disabled_rules = None))]
     fn new(
         py: Python<'_>,
-        threshold: f64,
+        threshold: Option<f64>,
         extra_rules: Option<&Bound<'_, PyAny>>,
         disabled_rules: Option<Vec<String>>,
     ) -> PyResult<Self> {
-        let mut builder = Scanner::builder().threshold(threshold);
+        let mut builder =
+            Scanner::builder().threshold(threshold.unwrap_or(injection::DEFAULT_THRESHOLD));
         if let Some(rules) = extra_rules {
             for item in rules.try_iter()? {
                 builder = builder.extra_rule(rule_spec(&item?)?);
