@@ -24,7 +24,7 @@
 
 use std::collections::HashMap;
 
-use once_cell::sync::Lazy;
+use std::sync::LazyLock;
 use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 
 /// Normalized text and, for each of its bytes, the original byte offset it came from.
@@ -116,7 +116,7 @@ fn is_leet_symbol(c: char) -> bool {
     matches!(c, '|' | '!' | '€' | '@' | '$' | '+')
 }
 
-static CONFUSABLES: Lazy<HashMap<char, char>> = Lazy::new(|| {
+static CONFUSABLES: LazyLock<HashMap<char, char>> = LazyLock::new(|| {
     include_str!("rules/confusables.txt")
         .lines()
         .filter(|l| !l.starts_with('#'))
@@ -210,7 +210,8 @@ impl Words {
         }
         for &(c, off) in word {
             self.text.push(c);
-            self.origin.extend(std::iter::repeat_n(off, c.len_utf8()));
+            self.origin
+                .extend(std::iter::repeat(off).take(c.len_utf8()));
         }
     }
 

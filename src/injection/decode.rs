@@ -2,11 +2,11 @@
 //! rot13 of the whole word view, so the engine can scan what the attacker hid.
 
 use base64::Engine as _;
-use once_cell::sync::Lazy;
 use regex::Regex;
+use std::sync::LazyLock;
 
 /// Shortest run worth decoding: shorter ones hide no instruction and are common in prose.
-static CANDIDATE: Lazy<Regex> = Lazy::new(|| {
+static CANDIDATE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
         r"(?:\\x[0-9A-Fa-f]{2}){8,}",
         r"|(?:[0-9A-Fa-f]{2}[ :]){7,}[0-9A-Fa-f]{2}",

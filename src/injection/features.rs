@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use once_cell::sync::Lazy;
+use std::sync::LazyLock;
 
 use super::Evidence;
 
@@ -28,8 +28,8 @@ impl Features {
     }
 
     pub fn detect(&self, text: &str, _words: &str, base: usize, evidence: &mut Evidence) {
-        static ID: Lazy<Arc<str>> = Lazy::new(|| ADVERSARIAL_SUFFIX.into());
-        static CATEGORY: Lazy<Arc<str>> = Lazy::new(|| STRUCTURE.into());
+        static ID: LazyLock<Arc<str>> = LazyLock::new(|| ADVERSARIAL_SUFFIX.into());
+        static CATEGORY: LazyLock<Arc<str>> = LazyLock::new(|| STRUCTURE.into());
         if self.adversarial_suffix {
             if let Some((start, end, weight)) = adversarial_suffix(text) {
                 evidence.add(&ID, &CATEGORY, weight, (base + start, base + end));

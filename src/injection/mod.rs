@@ -20,7 +20,7 @@ pub mod rules;
 
 use std::sync::Arc;
 
-use once_cell::sync::Lazy;
+use std::sync::LazyLock;
 
 use crate::error::{CoreError, ErrorKind, Result};
 use crate::normalize::{normalize, Normalized};
@@ -45,12 +45,12 @@ const ROT13_MAX_BYTES: usize = 1 << 14;
 
 const ENCODED_CATEGORY: &str = "encoded_payload";
 
-static BUILTIN: Lazy<RuleFile> = Lazy::new(|| {
+static BUILTIN: LazyLock<RuleFile> = LazyLock::new(|| {
     RuleFile::parse(include_str!("../rules/injection.toml")).expect("built-in rules parse")
 });
 
-static SHARED: Lazy<Scanner> =
-    Lazy::new(|| Scanner::builder().build().expect("built-in rules compile"));
+static SHARED: LazyLock<Scanner> =
+    LazyLock::new(|| Scanner::builder().build().expect("built-in rules compile"));
 
 /// Scans `text` with the built-in rules and the default threshold.
 pub fn scan(text: &str) -> ScanResult {
@@ -286,7 +286,7 @@ impl Scanner {
         evidence: &mut Evidence,
         to_original: impl Fn(usize, usize) -> (usize, usize),
     ) {
-        for index in set.set.matches(text).iter() {
+        for index in &set.set.matches(text) {
             let info = &self.compiled.rules[set.rule[index]];
             for m in set.regexes[index].find_iter(text).take(MAX_SPANS_PER_RULE) {
                 let (s, e) = to_original(m.start(), m.end());

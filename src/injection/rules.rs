@@ -87,12 +87,15 @@ impl RuleSpec {
     }
 }
 
+/// Named word families: `{name}` in a pattern expands to their alternation.
+pub type Slots = HashMap<String, Vec<String>>;
+
 /// The rules file: named word families, then rules.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleFile {
     #[serde(default)]
-    pub slots: HashMap<String, Vec<String>>,
+    pub slots: Slots,
     pub rule: Vec<RuleSpec>,
 }
 
@@ -146,26 +149,24 @@ fn is_cjk(c: char) -> bool {
 
 /// Replaces each `{slot}` naming a word family with a non-capturing alternation; other
 /// braces (regex repetitions such as `{2,5}`) stay as they are.
-fn expand_slots(pattern: &str, slots: &HashMap<String, Vec<String>>) -> String {
+fn expand_slots(pattern: &str, slots: &Slots) -> String {
     let mut out = String::with_capacity(pattern.len());
     let mut rest = pattern;
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
-        match after.find('}').and_then(|close| {
+        let slot = after.find('}').and_then(|close| {
             let name = &after[..close];
             slots.get(name).map(|alts| (close, alts))
-        }) {
-            Some((close, alts)) => {
-                out.push_str("(?:");
-                out.push_str(&alts.join("|"));
-                out.push(')');
-                rest = &after[close + 1..];
-            }
-            None => {
-                out.push('{');
-                rest = after;
-            }
+        });
+        if let Some((close, alts)) = slot {
+            out.push_str("(?:");
+            out.push_str(&alts.join("|"));
+            out.push(')');
+            rest = &after[close + 1..];
+        } else {
+            out.push('{');
+            rest = after;
         }
     }
     out.push_str(rest);
@@ -201,7 +202,7 @@ fn pattern_set(entries: Vec<(usize, Regex)>) -> Result<PatternSet> {
 }
 
 /// Compiles `specs` (already filtered of disabled rules).
-pub fn compile(specs: &[RuleSpec], slots: &HashMap<String, Vec<String>>) -> Result<Compiled> {
+pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
     let mut rules = Vec::with_capacity(specs.len());
     let mut seen = HashMap::new();
     let (mut phrases, mut phrase_rule) = (Vec::new(), Vec::new());

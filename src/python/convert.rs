@@ -19,14 +19,16 @@ pub fn text<'a>(s: &'a Bound<'_, PyString>) -> Cow<'a, str> {
 fn replace_surrogates(s: &Bound<'_, PyString>) -> String {
     s.call_method1("encode", ("utf-16-le", "surrogatepass"))
         .and_then(|b| b.extract::<Vec<u8>>())
-        .map(|bytes| {
-            let units: Vec<u16> = bytes
-                .chunks_exact(2)
-                .map(|p| u16::from_le_bytes([p[0], p[1]]))
-                .collect();
-            String::from_utf16_lossy(&units)
-        })
-        .unwrap_or_else(|_| s.to_string_lossy().into_owned())
+        .map_or_else(
+            |_| s.to_string_lossy().into_owned(),
+            |bytes| {
+                let units: Vec<u16> = bytes
+                    .chunks_exact(2)
+                    .map(|p| u16::from_le_bytes([p[0], p[1]]))
+                    .collect();
+                String::from_utf16_lossy(&units)
+            },
+        )
 }
 
 /// Copies a sequence of Python `str` into owned Rust strings, so the work can run detached
