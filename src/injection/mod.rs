@@ -286,7 +286,12 @@ impl Scanner {
         evidence: &mut Evidence,
         to_original: impl Fn(usize, usize) -> (usize, usize),
     ) {
-        for index in &set.set.matches(text) {
+        let matching: Vec<usize> = set
+            .sets
+            .iter()
+            .flat_map(|(rs, first)| rs.matches(text).into_iter().map(move |i| first + i))
+            .collect();
+        for index in matching {
             let info = &self.compiled.rules[set.rule[index]];
             for m in set.regexes[index].find_iter(text).take(MAX_SPANS_PER_RULE) {
                 let (s, e) = to_original(m.start(), m.end());

@@ -114,14 +114,20 @@ pub struct RuleInfo {
     pub weight: f64,
 }
 
-/// Regexes of one view: a `RegexSet` says which rules match (one cheap pass), then only
-/// those rules' regexes run again for spans.
+/// Regexes of one view: `RegexSet`s say which rules match (cheap passes), then only those
+/// rules' regexes run again for spans. The patterns are split into small sets because one
+/// lazy DFA over every pattern at once blows its cache on long texts and falls back to the
+/// (much slower) NFA; a few small DFAs stay warm.
 #[derive(Debug)]
 pub struct PatternSet {
-    pub set: RegexSet,
+    /// Each set with the index of its first pattern in `regexes`.
+    pub sets: Vec<(RegexSet, usize)>,
     pub regexes: Vec<Regex>,
     pub rule: Vec<usize>,
 }
+
+/// Patterns per `RegexSet` (see [`PatternSet`]).
+const SET_CHUNK: usize = 8;
 
 /// Phrases of every rule in one Aho-Corasick automaton.
 #[derive(Debug)]
@@ -175,6 +181,9 @@ fn expand_slots(pattern: &str, slots: &Slots) -> String {
 
 fn build_regex(spec: &RuleSpec, pattern: &str) -> Result<Regex> {
     // The flag goes into the pattern text, which the `RegexSet` is built from as well.
+    // `\b` means an ASCII word boundary: a Unicode `\b` makes the lazy DFA give up on any
+    // non-ASCII text and fall back to an NFA a hundred times slower.
+    let pattern = pattern.replace(r"\b", r"(?-u:\b)");
     let pattern = match spec.view {
         View::Raw => format!("(?i:{pattern})"),
         View::Words => format!("(?:{pattern})"),
@@ -192,13 +201,24 @@ fn build_regex(spec: &RuleSpec, pattern: &str) -> Result<Regex> {
 }
 
 fn pattern_set(entries: Vec<(usize, Regex)>) -> Result<PatternSet> {
-    let set = RegexSetBuilder::new(entries.iter().map(|(_, r)| r.as_str()))
-        .size_limit(REGEX_SIZE_LIMIT * 32)
-        .dfa_size_limit(REGEX_SIZE_LIMIT * 32)
-        .build()
-        .map_err(|e| CoreError::new(ErrorKind::InvalidRule, format!("rules: {e}")))?;
+    let sets = entries
+        .chunks(SET_CHUNK)
+        .enumerate()
+        .map(|(n, chunk)| {
+            RegexSetBuilder::new(chunk.iter().map(|(_, r)| r.as_str()))
+                .size_limit(REGEX_SIZE_LIMIT * SET_CHUNK)
+                .dfa_size_limit(REGEX_SIZE_LIMIT * SET_CHUNK)
+                .build()
+                .map(|set| (set, n * SET_CHUNK))
+                .map_err(|e| CoreError::new(ErrorKind::InvalidRule, format!("rules: {e}")))
+        })
+        .collect::<Result<_>>()?;
     let (rule, regexes) = entries.into_iter().unzip();
-    Ok(PatternSet { set, regexes, rule })
+    Ok(PatternSet {
+        sets,
+        regexes,
+        rule,
+    })
 }
 
 /// Compiles `specs` (already filtered of disabled rules).
