@@ -59,15 +59,57 @@ pub fn normalize(text: &str) -> Normalized {
     let mut words = Words::with_capacity(text.len());
     if text.is_ascii() {
         // Fast path: plain ASCII needs no decomposition, so no intermediate buffer.
-        let bytes = text.as_bytes();
-        tokenize(&mut words, bytes.len(), |i| {
-            (char::from(bytes[i].to_ascii_lowercase()), i as u32)
-        });
+        tokenize(&mut words, &Ascii(text));
     } else {
-        let folded = fold_chars(text);
-        tokenize(&mut words, folded.len(), |i| folded[i]);
+        tokenize(&mut words, &Folded(fold_chars(text)));
     }
     words.finish(text)
+}
+
+/// Folded characters with their original offsets, as `tokenize` reads them.
+trait Source {
+    fn len(&self) -> usize;
+    fn at(&self, i: usize) -> (char, u32);
+    /// Appends characters `i..j` (lowercase ASCII letters) to the output text.
+    fn push_run(&self, words: &mut Words, i: usize, j: usize) {
+        for k in i..j {
+            let (c, off) = self.at(k);
+            words.text.push(c);
+            words.origin.push(off);
+        }
+    }
+}
+
+/// ASCII text: each byte is a character at its own offset.
+struct Ascii<'a>(&'a str);
+
+impl Source for Ascii<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn at(&self, i: usize) -> (char, u32) {
+        (char::from(self.0.as_bytes()[i].to_ascii_lowercase()), i as u32)
+    }
+
+    fn push_run(&self, words: &mut Words, i: usize, j: usize) {
+        let start = words.text.len();
+        words.text.push_str(&self.0[i..j]);
+        words.text[start..].make_ascii_lowercase();
+        words.origin.extend(i as u32..j as u32);
+    }
+}
+
+struct Folded(Vec<(char, u32)>);
+
+impl Source for Folded {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn at(&self, i: usize) -> (char, u32) {
+        self.0[i]
+    }
 }
 
 /// Decomposes, lowercases and strips marks and invisible characters, keeping origins.
@@ -127,12 +169,31 @@ static CONFUSABLES: LazyLock<HashMap<char, char>> = LazyLock::new(|| {
         .collect()
 });
 
+/// Characters that keep a word going (see `tokenize` for how joiners join).
+fn continues_word(c: char) -> bool {
+    c.is_alphanumeric() || is_leet_symbol(c) || matches!(c, '\'' | '’' | '-')
+}
+
 /// Splits folded characters into words and hands each to `words`.
-fn tokenize(words: &mut Words, len: usize, at: impl Fn(usize) -> (char, u32)) {
+fn tokenize(words: &mut Words, src: &impl Source) {
+    let len = src.len();
     let mut token: Vec<(char, u32)> = Vec::with_capacity(32);
     let mut i = 0;
     while i < len {
-        let (c, off) = at(i);
+        let (c, off) = src.at(i);
+        // The common case, a run of plain lowercase letters, skips the per-word buffer.
+        if token.is_empty() && c.is_ascii_lowercase() {
+            let mut j = i + 1;
+            while j < len && src.at(j).0.is_ascii_lowercase() {
+                j += 1;
+            }
+            let next = (j < len).then(|| src.at(j));
+            if next.map_or(true, |(n, _)| !continues_word(n)) {
+                words.plain(src, i, j, next.map_or(u32::MAX, |(_, sep)| sep));
+                i = j;
+                continue;
+            }
+        }
         // `don't` is one word; so is `ig-nore` (a hyphen after a fragment of at most two
         // letters), but `step-by-step` is three.
         let joins = match c {
@@ -191,6 +252,29 @@ impl Words {
         self.gap = Some(sep);
     }
 
+    /// Takes a run of plain lowercase letters `i..j` of `src` as one word.
+    fn plain(&mut self, src: &impl Source, i: usize, j: usize, sep: u32) {
+        let (first, off) = src.at(i);
+        if j - i == 1 {
+            self.singles.push((first, off, self.gap));
+        } else {
+            let gap = self.gap;
+            if !self.singles.is_empty() {
+                self.flush_singles();
+            }
+            self.space(gap, off);
+            src.push_run(self, i, j);
+        }
+        self.gap = Some(sep);
+    }
+
+    fn space(&mut self, gap: Option<u32>, next: u32) {
+        if !self.text.is_empty() {
+            self.text.push(' ');
+            self.origin.push(gap.unwrap_or(next));
+        }
+    }
+
     fn flush_singles(&mut self) {
         let singles = std::mem::take(&mut self.singles);
         if singles.len() >= 3 {
@@ -204,10 +288,7 @@ impl Words {
     }
 
     fn emit(&mut self, word: &[(char, u32)], gap: Option<u32>) {
-        if !self.text.is_empty() {
-            self.text.push(' ');
-            self.origin.push(gap.unwrap_or(word[0].1));
-        }
+        self.space(gap, word[0].1);
         for &(c, off) in word {
             self.text.push(c);
             self.origin

@@ -6,7 +6,6 @@ import pathlib
 import sys
 
 import pytest
-
 import ravelin
 
 if sys.version_info >= (3, 11):
