@@ -89,7 +89,10 @@ impl Source for Ascii<'_> {
     }
 
     fn at(&self, i: usize) -> (char, u32) {
-        (char::from(self.0.as_bytes()[i].to_ascii_lowercase()), i as u32)
+        (
+            char::from(self.0.as_bytes()[i].to_ascii_lowercase()),
+            i as u32,
+        )
     }
 
     fn push_run(&self, words: &mut Words, i: usize, j: usize) {

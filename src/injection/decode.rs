@@ -117,6 +117,25 @@ fn readable(s: &str) -> bool {
         && !s.chars().any(|c| c.is_control() && !c.is_whitespace())
 }
 
+/// Whether a word view talks about decoding (rot13 is only tried then: a second pass over
+/// every text would double the cost of the common, clean case). The hint may itself be
+/// rot13 (`ebg13`).
+pub fn mentions_cipher(words: &str) -> bool {
+    [
+        "rot",
+        "ebg",
+        "caesar",
+        "cipher",
+        "decod",
+        "decrypt",
+        "encod",
+        "backwards",
+        "shift",
+    ]
+    .iter()
+    .any(|hint| words.contains(hint))
+}
+
 /// rot13 of lowercase ASCII letters (the word view is lowercase); other characters stay.
 pub fn rot13(words: &str) -> String {
     words

@@ -40,7 +40,7 @@ const MAX_DEPTH: usize = 2;
 const DECODE_BUDGET: usize = 1 << 16;
 /// Spans reported per rule per window: enough to show where, bounded on hostile input.
 const MAX_SPANS_PER_RULE: usize = 16;
-/// The word view of short texts is also scanned as rot13.
+/// The word view of short texts that mention a cipher is also scanned as rot13.
 const ROT13_MAX_BYTES: usize = 1 << 14;
 
 const ENCODED_CATEGORY: &str = "encoded_payload";
@@ -286,12 +286,7 @@ impl Scanner {
         evidence: &mut Evidence,
         to_original: impl Fn(usize, usize) -> (usize, usize),
     ) {
-        let matching: Vec<usize> = set
-            .sets
-            .iter()
-            .flat_map(|(rs, first)| rs.matches(text).into_iter().map(move |i| first + i))
-            .collect();
-        for index in matching {
+        for index in &set.set.matches(text) {
             let info = &self.compiled.rules[set.rule[index]];
             for m in set.regexes[index].find_iter(text).take(MAX_SPANS_PER_RULE) {
                 let (s, e) = to_original(m.start(), m.end());
@@ -321,7 +316,7 @@ impl Scanner {
                 evidence.add(&id, &category, inner.score(), span);
             }
         }
-        if words.as_str().len() <= ROT13_MAX_BYTES {
+        if words.as_str().len() <= ROT13_MAX_BYTES && decode::mentions_cipher(words.as_str()) {
             let rotated = decode::rot13(words.as_str());
             let mut inner = Evidence::default();
             self.match_words(words, &rotated, base, &mut inner);

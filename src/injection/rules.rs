@@ -114,20 +114,14 @@ pub struct RuleInfo {
     pub weight: f64,
 }
 
-/// Regexes of one view: `RegexSet`s say which rules match (cheap passes), then only those
-/// rules' regexes run again for spans. The patterns are split into small sets because one
-/// lazy DFA over every pattern at once blows its cache on long texts and falls back to the
-/// (much slower) NFA; a few small DFAs stay warm.
+/// Regexes of one view: a `RegexSet` says which rules match (one cheap pass), then only
+/// those rules' regexes run again for spans.
 #[derive(Debug)]
 pub struct PatternSet {
-    /// Each set with the index of its first pattern in `regexes`.
-    pub sets: Vec<(RegexSet, usize)>,
+    pub set: RegexSet,
     pub regexes: Vec<Regex>,
     pub rule: Vec<usize>,
 }
-
-/// Patterns per `RegexSet` (see [`PatternSet`]).
-const SET_CHUNK: usize = 8;
 
 /// Phrases of every rule in one Aho-Corasick automaton.
 #[derive(Debug)]
@@ -201,24 +195,13 @@ fn build_regex(spec: &RuleSpec, pattern: &str) -> Result<Regex> {
 }
 
 fn pattern_set(entries: Vec<(usize, Regex)>) -> Result<PatternSet> {
-    let sets = entries
-        .chunks(SET_CHUNK)
-        .enumerate()
-        .map(|(n, chunk)| {
-            RegexSetBuilder::new(chunk.iter().map(|(_, r)| r.as_str()))
-                .size_limit(REGEX_SIZE_LIMIT * SET_CHUNK)
-                .dfa_size_limit(REGEX_SIZE_LIMIT * SET_CHUNK)
-                .build()
-                .map(|set| (set, n * SET_CHUNK))
-                .map_err(|e| CoreError::new(ErrorKind::InvalidRule, format!("rules: {e}")))
-        })
-        .collect::<Result<_>>()?;
+    let set = RegexSetBuilder::new(entries.iter().map(|(_, r)| r.as_str()))
+        .size_limit(REGEX_SIZE_LIMIT * 64)
+        .dfa_size_limit(REGEX_SIZE_LIMIT * 64)
+        .build()
+        .map_err(|e| CoreError::new(ErrorKind::InvalidRule, format!("rules: {e}")))?;
     let (rule, regexes) = entries.into_iter().unzip();
-    Ok(PatternSet {
-        sets,
-        regexes,
-        rule,
-    })
+    Ok(PatternSet { set, regexes, rule })
 }
 
 /// Compiles `specs` (already filtered of disabled rules).
