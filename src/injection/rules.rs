@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 
@@ -240,8 +240,11 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
             }
         }
     }
+    // A full DFA: a few hundred phrases make a small one, and overlapping search (every
+    // phrase of every rule must be seen) is several times faster than on the NFA.
     let automaton = AhoCorasick::builder()
         .match_kind(MatchKind::Standard)
+        .kind(Some(AhoCorasickKind::DFA))
         .build(&phrases)
         .map_err(|e| CoreError::new(ErrorKind::InvalidRule, format!("phrases: {e}")))?;
     Ok(Compiled {
