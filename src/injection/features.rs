@@ -27,7 +27,7 @@ impl Features {
         }
     }
 
-    pub fn detect(&self, text: &str, _words: &str, base: usize, evidence: &mut Evidence) {
+    pub fn detect(&self, text: &str, base: usize, evidence: &mut Evidence) {
         static ID: LazyLock<Arc<str>> = LazyLock::new(|| ADVERSARIAL_SUFFIX.into());
         static CATEGORY: LazyLock<Arc<str>> = LazyLock::new(|| STRUCTURE.into());
         if self.adversarial_suffix {

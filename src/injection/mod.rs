@@ -244,7 +244,7 @@ impl Scanner {
         let words = normalize(text);
         self.match_words(&words, words.as_str(), base, evidence);
         self.match_patterns(&self.compiled.raw, text, base, evidence, |s, e| (s, e));
-        self.features.detect(text, words.as_str(), base, evidence);
+        self.features.detect(text, base, evidence);
         if depth < MAX_DEPTH {
             self.scan_encoded(text, &words, base, depth, budget, evidence);
         }
