@@ -30,6 +30,7 @@ from ravelin.errors import (
 )
 
 # --- injection ---
+from ravelin._core import Match, Scanner, ScanResult, scan, scan_batch
 
 # --- pii ---
 
@@ -79,6 +80,11 @@ __all__ = [
     "TemporarilyBlockedError",
     "UnknownKeyError",
     # --- injection ---
+    "Match",
+    "ScanResult",
+    "Scanner",
+    "scan",
+    "scan_batch",
 
     # --- pii ---
 

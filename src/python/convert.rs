@@ -10,7 +10,24 @@ use pyo3::types::PyString;
 /// caller's original string.
 pub fn text<'a>(s: &'a Bound<'_, PyString>) -> Cow<'a, str> {
     s.to_cow()
-        .unwrap_or_else(|_| Cow::Owned(s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|_| Cow::Owned(replace_surrogates(s)))
+}
+
+/// `to_string_lossy` turns one lone surrogate into up to three U+FFFD (one per UTF-8 byte),
+/// which shifts every later offset; UTF-16 decoding replaces each with exactly one.
+fn replace_surrogates(s: &Bound<'_, PyString>) -> String {
+    s.call_method1("encode", ("utf-16-le", "surrogatepass"))
+        .and_then(|b| b.extract::<Vec<u8>>())
+        .map_or_else(
+            |_| s.to_string_lossy().into_owned(),
+            |bytes| {
+                let units: Vec<u16> = bytes
+                    .chunks_exact(2)
+                    .map(|p| u16::from_le_bytes([p[0], p[1]]))
+                    .collect();
+                String::from_utf16_lossy(&units)
+            },
+        )
 }
 
 /// Copies a sequence of Python `str` into owned Rust strings, so the work can run detached
