@@ -34,6 +34,18 @@ from ravelin.errors import (
 # --- pii ---
 
 # --- tokens ---
+from ravelin._core import (
+    AUTO_EXACT_BELOW_CHARS,
+    PRICES_AS_OF,
+    count_tokens,
+    estimate_cost,
+    estimate_tokens,
+    estimate_tokens_batch,
+    model_table,
+    register_model,
+    set_price,
+)
+from ravelin.tokens import RequestCost, count_request_tokens, estimate_request_cost
 
 # --- keys ---
 
@@ -66,6 +78,18 @@ __all__ = [
     # --- pii ---
 
     # --- tokens ---
+    "AUTO_EXACT_BELOW_CHARS",
+    "PRICES_AS_OF",
+    "RequestCost",
+    "count_request_tokens",
+    "count_tokens",
+    "estimate_cost",
+    "estimate_request_cost",
+    "estimate_tokens",
+    "estimate_tokens_batch",
+    "model_table",
+    "register_model",
+    "set_price",
 
     # --- keys ---
 

@@ -1,0 +1,316 @@
+//! Character-class counts that predict BPE token counts without running BPE.
+//!
+//! The text is read in 64-byte blocks. Each block becomes one bit mask per ASCII class (lower,
+//! upper, digit, space, other whitespace, non-ASCII), built eight bytes at a time with SWAR
+//! arithmetic; the features are popcounts of those masks and of their shifted combinations
+//! (run starts, letters deep inside long runs, case changes). Non-ASCII characters are counted
+//! by script, decoded from their UTF-8 leading byte. Every feature is a sum over the text, so
+//! an estimate is one dot product with the weights fitted per encoding (`weights.rs`).
+
+/// Feature names, in the order of [`Features::counts`] and of the fitted weights.
+pub const NAMES: [&str; N_FEATURES] = [
+    "texts",
+    "letter_runs",
+    "space_letter_runs",
+    "letters",
+    "letters_past_4",
+    "letters_past_8",
+    "lower_upper",
+    "upper_upper",
+    "upper_lower",
+    "digit_runs",
+    "digits_past_3",
+    "punct",
+    "punct_runs",
+    "space_space",
+    "breaks",
+    "space_runs",
+    "non_ascii_runs",
+    "latin_ext",
+    "greek",
+    "cyrillic",
+    "armenian_georgian",
+    "hebrew_arabic",
+    "devanagari",
+    "other_indic",
+    "thai_lao",
+    "symbols",
+    "kana",
+    "cjk",
+    "hangul",
+    "astral",
+];
+
+pub const N_FEATURES: usize = 30;
+
+const TEXTS: usize = 0;
+const FIRST_SCRIPT: usize = 17;
+
+/// The script class (an index into [`NAMES`]) of a non-ASCII code point. Blocks that tokenize
+/// alike share a class, so rare scripts borrow the weight of a well-measured neighbour.
+const fn script(cp: u32) -> usize {
+    FIRST_SCRIPT
+        + match cp {
+            0x80..=0x36F | 0x1E00..=0x1EFF => 0, // Latin-1, Latin Extended, IPA, combining
+            0x370..=0x3FF | 0x1F00..=0x1FFF => 1, // Greek
+            0x400..=0x52F | 0x1C80..=0x1C8F => 2, // Cyrillic
+            0x530..=0x58F | 0x10A0..=0x10FF => 3, // Armenian, Georgian
+            0x590..=0x8FF => 4,                  // Hebrew, Arabic, Syriac, Thaana
+            0x900..=0x97F => 5,                  // Devanagari
+            0x980..=0xDFF | 0xF00..=0x109F | 0x1100..=0x1DFF => 6, // other Brahmic, Myanmar
+            0xE00..=0xEFF => 7,                  // Thai, Lao
+            0x2000..=0x2FFF | 0xFE00..=0xFFFF => 8, // punctuation, symbols, fullwidth, selectors
+            0x3000..=0x31FF => 9,                // CJK punctuation, kana
+            0xAC00..=0xD7FF => 11,               // Hangul syllables
+            0x10000.. => 12,                     // emoji and other astral characters
+            _ => 10,                             // CJK ideographs and the rest of the BMP
+        }
+}
+
+/// Sums of the classifier's counts over a text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Features {
+    pub counts: [u64; N_FEATURES],
+}
+
+impl Features {
+    /// Counts the features of `text`.
+    ///
+    /// ```
+    /// use ravelin::tokens::features::{Features, NAMES};
+    /// let f = Features::of("Hello World 2024");
+    /// let letters = NAMES.iter().position(|n| *n == "letters").unwrap();
+    /// assert_eq!(f.counts[letters], 10);
+    /// ```
+    pub fn of(text: &str) -> Self {
+        let mut counts = [0u64; N_FEATURES];
+        counts[TEXTS] = 1;
+        let bytes = text.as_bytes();
+        let mut prev = Masks::default();
+        let mut blocks = bytes.chunks_exact(64);
+        let mut start = 0;
+        for block in &mut blocks {
+            let m = Masks::of(block.try_into().expect("64-byte block"), u64::MAX);
+            m.count(&prev, bytes, start, &mut counts);
+            prev = m;
+            start += 64;
+        }
+        let tail = blocks.remainder();
+        if !tail.is_empty() {
+            let mut padded = [0u8; 64];
+            padded[..tail.len()].copy_from_slice(tail);
+            let valid = (1u64 << tail.len()) - 1;
+            Masks::of(&padded, valid).count(&prev, bytes, start, &mut counts);
+        }
+        Self { counts }
+    }
+
+    /// The weighted sum of the counts: the estimated token count before rounding.
+    pub fn dot(&self, weights: &[f64; N_FEATURES]) -> f64 {
+        self.counts
+            .iter()
+            .zip(weights)
+            .map(|(&c, &w)| c as f64 * w)
+            .sum()
+    }
+}
+
+/// One bit per byte of a 64-byte block, for each byte class.
+#[derive(Debug, Default, Clone, Copy)]
+struct Masks {
+    lower: u64,
+    upper: u64,
+    digit: u64,
+    space: u64,
+    /// `\t \n \v \f \r`: line breaks and indentation, which pre-tokenization keeps apart.
+    breaks: u64,
+    non_ascii: u64,
+    /// Every other ASCII byte (punctuation, symbols, control characters).
+    punct: u64,
+    /// UTF-8 leading bytes of multi-byte characters (0b11xx_xxxx).
+    lead: u64,
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// High bit of each byte set where the (7-bit) byte is >= `c`.
+#[inline(always)]
+fn at_least(low7: u64, c: u8) -> u64 {
+    (low7 + ONES * u64::from(0x80 - c)) & HIGH
+}
+
+/// High bit of each byte set where the (7-bit) byte lies in `lo..=hi`.
+#[inline(always)]
+fn within(low7: u64, lo: u8, hi: u8) -> u64 {
+    at_least(low7, lo) & !at_least(low7, hi + 1)
+}
+
+/// Gathers the high bit of each of the 8 bytes into the low 8 bits (a portable `movemask`).
+#[inline(always)]
+fn gather(high_bits: u64) -> u64 {
+    ((high_bits >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+}
+
+/// `mask` moved one position later in the text, with the previous block's last bits shifted in.
+#[inline(always)]
+fn after(mask: u64, prev: u64, k: u32) -> u64 {
+    (mask << k) | (prev >> (64 - k))
+}
+
+impl Masks {
+    #[inline(always)]
+    fn of(block: &[u8; 64], valid: u64) -> Self {
+        let mut m = Self::default();
+        for (i, word) in block.chunks_exact(8).enumerate() {
+            let x = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+            let high = x & HIGH;
+            let low7 = x & !HIGH;
+            let ascii = !high & HIGH;
+            let shift = 8 * i;
+            m.lower |= gather(within(low7, b'a', b'z') & ascii) << shift;
+            m.upper |= gather(within(low7, b'A', b'Z') & ascii) << shift;
+            m.digit |= gather(within(low7, b'0', b'9') & ascii) << shift;
+            m.space |= gather(within(low7, b' ', b' ') & ascii) << shift;
+            m.breaks |= gather(within(low7, b'\t', b'\r') & ascii) << shift;
+            m.non_ascii |= gather(high) << shift;
+            m.lead |= gather(high & (x << 1)) << shift;
+        }
+        m.lower &= valid;
+        m.upper &= valid;
+        m.digit &= valid;
+        m.space &= valid;
+        m.breaks &= valid;
+        m.non_ascii &= valid;
+        m.lead &= valid;
+        m.punct = valid & !(m.lower | m.upper | m.digit | m.space | m.breaks | m.non_ascii);
+        m
+    }
+
+    fn letters(&self) -> u64 {
+        self.lower | self.upper
+    }
+
+    /// Adds this block's popcounts to `counts`; `prev` is the preceding block, zero at the start.
+    #[inline(always)]
+    fn count(&self, prev: &Self, text: &[u8], start: usize, counts: &mut [u64; N_FEATURES]) {
+        let pop = |m: u64| u64::from(m.count_ones());
+        let (l, pl) = (self.letters(), prev.letters());
+        let (p, pp) = (self.punct, prev.punct);
+        let ws = self.space | self.breaks;
+        let pws = prev.space | prev.breaks;
+        let mut deep = l;
+        for k in 1..=4 {
+            deep &= after(l, pl, k);
+        }
+        let past4 = deep;
+        for k in 5..=8 {
+            deep &= after(l, pl, k);
+        }
+        let d = self.digit;
+        let digits_past_3 =
+            d & after(d, prev.digit, 1) & after(d, prev.digit, 2) & after(d, prev.digit, 3);
+
+        counts[1] += pop(l & !after(l, pl, 1));
+        counts[2] += pop(l & after(self.space, prev.space, 1));
+        counts[3] += pop(l);
+        counts[4] += pop(past4);
+        counts[5] += pop(deep);
+        counts[6] += pop(self.upper & after(self.lower, prev.lower, 1));
+        counts[7] += pop(self.upper & after(self.upper, prev.upper, 1));
+        counts[8] += pop(self.lower & after(self.upper, prev.upper, 1));
+        counts[9] += pop(d & !after(d, prev.digit, 1));
+        counts[10] += pop(digits_past_3);
+        counts[11] += pop(p);
+        counts[12] += pop(p & !after(p, pp, 1));
+        counts[13] += pop(self.space & after(self.space, prev.space, 1));
+        counts[14] += pop(self.breaks);
+        counts[15] += pop(ws & !after(ws, pws, 1));
+        counts[16] += pop(self.non_ascii & !after(self.non_ascii, prev.non_ascii, 1));
+
+        let mut leads = self.lead;
+        while leads != 0 {
+            let at = start + leads.trailing_zeros() as usize;
+            counts[script(decode(text, at))] += 1;
+            leads &= leads - 1;
+        }
+    }
+}
+
+/// The code point whose UTF-8 encoding starts at `text[at]` (a leading byte of valid UTF-8).
+#[inline(always)]
+fn decode(text: &[u8], at: usize) -> u32 {
+    let byte = |i: usize| u32::from(text.get(at + i).copied().unwrap_or(0x80) & 0x3F);
+    let b0 = u32::from(text[at]);
+    match b0 {
+        0xC0..=0xDF => ((b0 & 0x1F) << 6) | byte(1),
+        0xE0..=0xEF => ((b0 & 0x0F) << 12) | (byte(1) << 6) | byte(2),
+        _ => ((b0 & 0x07) << 18) | (byte(1) << 12) | (byte(2) << 6) | byte(3),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feature(text: &str, name: &str) -> u64 {
+        Features::of(text).counts[NAMES.iter().position(|n| *n == name).unwrap()]
+    }
+
+    #[test]
+    fn gather_is_movemask() {
+        for pattern in [0u8, 1, 0x80, 0xA5, 0xFF, 0x3C] {
+            let mut x = 0u64;
+            for i in 0..8 {
+                if pattern >> i & 1 == 1 {
+                    x |= 0x80 << (8 * i);
+                }
+            }
+            assert_eq!(gather(x), u64::from(pattern));
+        }
+    }
+
+    #[test]
+    fn counts_match_a_byte_by_byte_reference() {
+        // Long enough to cross several block boundaries, with runs straddling them.
+        let text = "Hello wORLD  2024-11-22 12345678 camelCase\n\tüber 東京 🙂 ".repeat(7);
+        let b = text.as_bytes();
+        let class = |c: u8| match c {
+            b'a'..=b'z' | b'A'..=b'Z' => 'L',
+            b'0'..=b'9' => 'D',
+            b' ' | b'\t'..=b'\r' => 'W',
+            0x80.. => 'N',
+            _ => 'P',
+        };
+        let runs = |k: char| {
+            (0..b.len())
+                .filter(|&i| class(b[i]) == k && (i == 0 || class(b[i - 1]) != k))
+                .count() as u64
+        };
+        let past = |k: char, depth: usize| {
+            (depth..b.len())
+                .filter(|&i| (i - depth..=i).all(|j| class(b[j]) == k))
+                .count() as u64
+        };
+        assert_eq!(feature(&text, "letter_runs"), runs('L'));
+        assert_eq!(feature(&text, "digit_runs"), runs('D'));
+        assert_eq!(feature(&text, "punct_runs"), runs('P'));
+        assert_eq!(feature(&text, "space_runs"), runs('W'));
+        assert_eq!(feature(&text, "non_ascii_runs"), runs('N'));
+        assert_eq!(feature(&text, "letters_past_4"), past('L', 4));
+        assert_eq!(feature(&text, "letters_past_8"), past('L', 8));
+        assert_eq!(feature(&text, "digits_past_3"), past('D', 3));
+        assert_eq!(feature(&text, "lower_upper"), 2 * 7); // wORLD, camelCase
+        assert_eq!(feature(&text, "latin_ext"), 7);
+        assert_eq!(feature(&text, "cjk"), 2 * 7);
+        assert_eq!(feature(&text, "astral"), 7);
+        assert_eq!(feature(&text, "texts"), 1);
+    }
+
+    #[test]
+    fn empty_and_nul_text() {
+        assert_eq!(Features::of("").counts.iter().sum::<u64>(), 1);
+        assert_eq!(feature("\0\0\0", "punct"), 3);
+        assert_eq!(feature("\0\0\0", "punct_runs"), 1);
+    }
+}
