@@ -25,6 +25,7 @@ import argparse
 import json
 import pathlib
 import random
+import subprocess
 import sys
 
 import ravelin
@@ -164,7 +165,7 @@ def main() -> int:
         for t, y in zip(extra, ye):
             assert predict(coef, features(t)) > 0.5 * y, "synthetic extreme badly under-counted"
         lines.append(f"pub const {short.upper()}: [f64; N_FEATURES] = [")
-        lines += [f"    {c:.6f}, // {n}" for c, n in zip(coef, names)]
+        lines += [f"    {c:.4f}, // {n}" for c, n in zip(coef, names)]
         lines.append("];")
     if not args.dry_run:
         OUT.write_text(
@@ -173,6 +174,7 @@ def main() -> int:
             "use super::features::N_FEATURES;\n\n" + "\n".join(lines) + "\n",
             encoding="utf-8",
         )
+        subprocess.run(["rustfmt", "--edition", "2021", str(OUT)], check=True)
         print(f"wrote {OUT.relative_to(ROOT)}")
     return 0
 

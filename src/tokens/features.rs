@@ -48,8 +48,8 @@ const FIRST_SCRIPT: usize = 17;
 
 /// The script class (an index into [`NAMES`]) of a non-ASCII code point. Blocks that tokenize
 /// alike share a class, so rare scripts borrow the weight of a well-measured neighbour.
-const fn script(cp: u32) -> usize {
-    FIRST_SCRIPT
+const fn script(cp: u32) -> u8 {
+    FIRST_SCRIPT as u8
         + match cp {
             0x80..=0x36F | 0x1E00..=0x1EFF => 0, // Latin-1, Latin Extended, IPA, combining
             0x370..=0x3FF | 0x1F00..=0x1FFF => 1, // Greek
@@ -66,6 +66,18 @@ const fn script(cp: u32) -> usize {
             _ => 10,                             // CJK ideographs and the rest of the BMP
         }
 }
+
+/// [`script`] for every 16 code points of the BMP (every boundary above is a multiple of 16):
+/// one load per character instead of a chain of comparisons.
+static SCRIPTS: [u8; 4096] = {
+    let mut table = [0u8; 4096];
+    let mut i = 0;
+    while i < 4096 {
+        table[i] = script(if i < 8 { 0x80 } else { (i as u32) << 4 });
+        i += 1;
+    }
+    table
+};
 
 /// Sums of the classifier's counts over a text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +139,7 @@ struct Masks {
     non_ascii: u64,
     /// Every other ASCII byte (punctuation, symbols, control characters).
     punct: u64,
-    /// UTF-8 leading bytes of multi-byte characters (0b11xx_xxxx).
+    /// UTF-8 leading bytes of multi-byte characters (`0b11xx_xxxx`).
     lead: u64,
 }
 
@@ -135,31 +147,31 @@ const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
 /// High bit of each byte set where the (7-bit) byte is >= `c`.
-#[inline(always)]
+#[inline]
 fn at_least(low7: u64, c: u8) -> u64 {
     (low7 + ONES * u64::from(0x80 - c)) & HIGH
 }
 
 /// High bit of each byte set where the (7-bit) byte lies in `lo..=hi`.
-#[inline(always)]
+#[inline]
 fn within(low7: u64, lo: u8, hi: u8) -> u64 {
     at_least(low7, lo) & !at_least(low7, hi + 1)
 }
 
 /// Gathers the high bit of each of the 8 bytes into the low 8 bits (a portable `movemask`).
-#[inline(always)]
+#[inline]
 fn gather(high_bits: u64) -> u64 {
     ((high_bits >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
 }
 
 /// `mask` moved one position later in the text, with the previous block's last bits shifted in.
-#[inline(always)]
+#[inline]
 fn after(mask: u64, prev: u64, k: u32) -> u64 {
     (mask << k) | (prev >> (64 - k))
 }
 
 impl Masks {
-    #[inline(always)]
+    #[inline]
     fn of(block: &[u8; 64], valid: u64) -> Self {
         let mut m = Self::default();
         for (i, word) in block.chunks_exact(8).enumerate() {
@@ -192,7 +204,7 @@ impl Masks {
     }
 
     /// Adds this block's popcounts to `counts`; `prev` is the preceding block, zero at the start.
-    #[inline(always)]
+    #[inline]
     fn count(&self, prev: &Self, text: &[u8], start: usize, counts: &mut [u64; N_FEATURES]) {
         let pop = |m: u64| u64::from(m.count_ones());
         let (l, pl) = (self.letters(), prev.letters());
@@ -231,14 +243,20 @@ impl Masks {
         let mut leads = self.lead;
         while leads != 0 {
             let at = start + leads.trailing_zeros() as usize;
-            counts[script(decode(text, at))] += 1;
+            let cp = decode(text, at);
+            let class = if cp < 0x10000 {
+                SCRIPTS[(cp >> 4) as usize]
+            } else {
+                script(cp)
+            };
+            counts[usize::from(class)] += 1;
             leads &= leads - 1;
         }
     }
 }
 
 /// The code point whose UTF-8 encoding starts at `text[at]` (a leading byte of valid UTF-8).
-#[inline(always)]
+#[inline]
 fn decode(text: &[u8], at: usize) -> u32 {
     let byte = |i: usize| u32::from(text.get(at + i).copied().unwrap_or(0x80) & 0x3F);
     let b0 = u32::from(text[at]);

@@ -1,6 +1,6 @@
 //! Token counts and cost before a request is sent.
 //!
-//! Two counters: [`count_tokens`] runs the real BPE (o200k_base, cl100k_base; identical to
+//! Two counters: [`count_tokens`] runs the real BPE (`o200k_base`, `cl100k_base`; identical to
 //! tiktoken), and [`estimate_fast`] predicts the count from character classes at memory speed
 //! without running BPE (`features.rs`, weights fitted per encoding by `tools/fit_tokens.py`).
 //! [`estimate_tokens`] picks one per [`Mode`]: in `Auto`, short texts (where a few tokens are a

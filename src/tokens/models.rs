@@ -4,9 +4,8 @@
 //! overridden at run time; every process-wide change goes through one lock.
 
 use std::collections::BTreeMap;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{LazyLock, PoisonError, RwLock};
 
-use once_cell::sync::Lazy;
 use serde::Deserialize;
 
 use super::Encoding;
@@ -43,11 +42,11 @@ struct Entry {
     output: Option<f64>,
 }
 
-static SHIPPED: Lazy<Shipped> = Lazy::new(|| {
+static SHIPPED: LazyLock<Shipped> = LazyLock::new(|| {
     serde_json::from_str(include_str!("models.json")).expect("models.json is valid (tested)")
 });
 
-static REGISTRY: Lazy<RwLock<BTreeMap<String, Model>>> = Lazy::new(|| {
+static REGISTRY: LazyLock<RwLock<BTreeMap<String, Model>>> = LazyLock::new(|| {
     let table = SHIPPED
         .models
         .iter()
@@ -193,7 +192,7 @@ mod tests {
         );
         let claude = lookup("claude-3-5-sonnet-20241022").unwrap();
         assert!(claude.factor > 1.0);
-        assert_eq!(claude.price.unwrap().output, 15.0);
+        assert!((claude.price.unwrap().output - 15.0).abs() < 1e-12);
         assert!(lookup("claude-9-new").unwrap().price.is_none());
     }
 

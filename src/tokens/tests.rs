@@ -95,7 +95,7 @@ fn bad_arguments_name_themselves() {
 #[test]
 fn hostile_text_counts_in_linear_time() {
     assert_eq!(count_tokens("", Encoding::O200k), 0);
-    assert_eq!(estimate_fast("", Encoding::O200k), 0.0);
+    assert!(estimate_fast("", Encoding::O200k).abs() < f64::EPSILON);
     let nul = "\0".repeat(1000);
     assert!(count_tokens(&nul, Encoding::Cl100k) > 0);
     // One 1 MB "word" of random-looking letters: a single pre-token, the BPE worst case.
