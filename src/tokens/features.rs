@@ -13,7 +13,6 @@ pub const NAMES: [&str; N_FEATURES] = [
     "letter_runs",
     "space_letter_runs",
     "letters",
-    "letters_past_4",
     "letters_past_8",
     "lower_upper",
     "upper_upper",
@@ -41,10 +40,10 @@ pub const NAMES: [&str; N_FEATURES] = [
     "astral",
 ];
 
-pub const N_FEATURES: usize = 30;
+pub const N_FEATURES: usize = 29;
 
 const TEXTS: usize = 0;
-const FIRST_SCRIPT: usize = 17;
+const FIRST_SCRIPT: usize = 16;
 
 /// The script class (an index into [`NAMES`]) of a non-ASCII code point. Blocks that tokenize
 /// alike share a class, so rare scripts borrow the weight of a well-measured neighbour.
@@ -143,60 +142,70 @@ struct Masks {
     lead: u64,
 }
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGH: u64 = 0x8080_8080_8080_8080;
-
-/// High bit of each byte set where the (7-bit) byte is >= `c`.
-#[inline]
-fn at_least(low7: u64, c: u8) -> u64 {
-    (low7 + ONES * u64::from(0x80 - c)) & HIGH
-}
-
-/// High bit of each byte set where the (7-bit) byte lies in `lo..=hi`.
-#[inline]
-fn within(low7: u64, lo: u8, hi: u8) -> u64 {
-    at_least(low7, lo) & !at_least(low7, hi + 1)
-}
-
-/// Gathers the high bit of each of the 8 bytes into the low 8 bits (a portable `movemask`).
-#[inline]
-fn gather(high_bits: u64) -> u64 {
-    ((high_bits >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
-}
-
 /// `mask` moved one position later in the text, with the previous block's last bits shifted in.
 #[inline]
 fn after(mask: u64, prev: u64, k: u32) -> u64 {
     (mask << k) | (prev >> (64 - k))
 }
 
-impl Masks {
+/// Per-class bit masks of a 64-byte block, in the order of [`Masks`]' first seven fields.
+type Classes = [u64; 7];
+
+/// SWAR classification: eight bytes per `u64`, classes by carry-free byte-wise compares
+/// (portable and safe; `std::arch` intrinsics would need `unsafe`, which this crate forbids).
+mod swar {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+
+    /// High bit of each byte set where the (7-bit) byte lies in `lo..=hi`.
     #[inline]
-    fn of(block: &[u8; 64], valid: u64) -> Self {
-        let mut m = Self::default();
+    fn within(low7: u64, lo: u8, hi: u8) -> u64 {
+        let at_least = |c: u8| (low7 + ONES * u64::from(0x80 - c)) & HIGH;
+        at_least(lo) & !at_least(hi + 1)
+    }
+
+    /// Gathers the high bit of each of the 8 bytes into the low 8 bits (a portable `movemask`).
+    #[inline]
+    pub(super) fn gather(high_bits: u64) -> u64 {
+        ((high_bits >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+    }
+
+    #[inline]
+    pub(super) fn classify(block: &[u8; 64]) -> super::Classes {
+        let mut c = [0u64; 7];
         for (i, word) in block.chunks_exact(8).enumerate() {
             let x = u64::from_le_bytes(word.try_into().expect("8 bytes"));
             let high = x & HIGH;
             let low7 = x & !HIGH;
             let ascii = !high & HIGH;
             let shift = 8 * i;
-            m.lower |= gather(within(low7, b'a', b'z') & ascii) << shift;
-            m.upper |= gather(within(low7, b'A', b'Z') & ascii) << shift;
-            m.digit |= gather(within(low7, b'0', b'9') & ascii) << shift;
-            m.space |= gather(within(low7, b' ', b' ') & ascii) << shift;
-            m.breaks |= gather(within(low7, b'\t', b'\r') & ascii) << shift;
-            m.non_ascii |= gather(high) << shift;
-            m.lead |= gather(high & (x << 1)) << shift;
+            c[0] |= gather(within(low7, b'a', b'z') & ascii) << shift;
+            c[1] |= gather(within(low7, b'A', b'Z') & ascii) << shift;
+            c[2] |= gather(within(low7, b'0', b'9') & ascii) << shift;
+            c[3] |= gather(within(low7, b' ', b' ') & ascii) << shift;
+            c[4] |= gather(within(low7, b'\t', b'\r') & ascii) << shift;
+            c[5] |= gather(high) << shift;
+            c[6] |= gather(high & (x << 1)) << shift;
         }
-        m.lower &= valid;
-        m.upper &= valid;
-        m.digit &= valid;
-        m.space &= valid;
-        m.breaks &= valid;
-        m.non_ascii &= valid;
-        m.lead &= valid;
-        m.punct = valid & !(m.lower | m.upper | m.digit | m.space | m.breaks | m.non_ascii);
-        m
+        c
+    }
+}
+
+impl Masks {
+    #[inline]
+    fn of(block: &[u8; 64], valid: u64) -> Self {
+        let [lower, upper, digit, space, breaks, non_ascii, lead] =
+            swar::classify(block).map(|m| m & valid);
+        Self {
+            lower,
+            upper,
+            digit,
+            space,
+            breaks,
+            non_ascii,
+            punct: valid & !(lower | upper | digit | space | breaks | non_ascii),
+            lead,
+        }
     }
 
     fn letters(&self) -> u64 {
@@ -211,34 +220,37 @@ impl Masks {
         let (p, pp) = (self.punct, prev.punct);
         let ws = self.space | self.breaks;
         let pws = prev.space | prev.breaks;
-        let mut deep = l;
-        for k in 1..=4 {
-            deep &= after(l, pl, k);
-        }
-        let past4 = deep;
-        for k in 5..=8 {
-            deep &= after(l, pl, k);
-        }
-        let d = self.digit;
-        let digits_past_3 =
-            d & after(d, prev.digit, 1) & after(d, prev.digit, 2) & after(d, prev.digit, 3);
-
+        // Letters with 8 letters before them: doubling shifts (1, 2, 4), then one of 1.
+        let l2 = l & after(l, pl, 1);
+        let pl2 = pl & (pl << 1);
+        let l4 = l2 & after(l2, pl2, 2);
+        let pl4 = pl2 & (pl2 << 2);
+        let l8 = l4 & after(l4, pl4, 4);
+        let deep = l8 & after(l, pl, 8);
         counts[1] += pop(l & !after(l, pl, 1));
         counts[2] += pop(l & after(self.space, prev.space, 1));
         counts[3] += pop(l);
-        counts[4] += pop(past4);
-        counts[5] += pop(deep);
-        counts[6] += pop(self.upper & after(self.lower, prev.lower, 1));
-        counts[7] += pop(self.upper & after(self.upper, prev.upper, 1));
-        counts[8] += pop(self.lower & after(self.upper, prev.upper, 1));
-        counts[9] += pop(d & !after(d, prev.digit, 1));
-        counts[10] += pop(digits_past_3);
-        counts[11] += pop(p);
-        counts[12] += pop(p & !after(p, pp, 1));
-        counts[13] += pop(self.space & after(self.space, prev.space, 1));
-        counts[14] += pop(self.breaks);
-        counts[15] += pop(ws & !after(ws, pws, 1));
-        counts[16] += pop(self.non_ascii & !after(self.non_ascii, prev.non_ascii, 1));
+        counts[4] += pop(deep);
+        if (self.upper | prev.upper) != 0 {
+            counts[5] += pop(self.upper & after(self.lower, prev.lower, 1));
+            counts[6] += pop(self.upper & after(self.upper, prev.upper, 1));
+            counts[7] += pop(self.lower & after(self.upper, prev.upper, 1));
+        }
+        let d = self.digit;
+        if d != 0 {
+            let d2 = d & after(d, prev.digit, 1);
+            let pd2 = prev.digit & (prev.digit << 1);
+            counts[8] += pop(d & !after(d, prev.digit, 1));
+            counts[9] += pop(d2 & after(d2, pd2, 2));
+        }
+        counts[10] += pop(p);
+        counts[11] += pop(p & !after(p, pp, 1));
+        counts[12] += pop(self.space & after(self.space, prev.space, 1));
+        counts[13] += pop(self.breaks);
+        counts[14] += pop(ws & !after(ws, pws, 1));
+        if self.non_ascii != 0 {
+            counts[15] += pop(self.non_ascii & !after(self.non_ascii, prev.non_ascii, 1));
+        }
 
         let mut leads = self.lead;
         while leads != 0 {
@@ -284,7 +296,26 @@ mod tests {
                     x |= 0x80 << (8 * i);
                 }
             }
-            assert_eq!(gather(x), u64::from(pattern));
+            assert_eq!(swar::gather(x), u64::from(pattern));
+        }
+    }
+
+    #[test]
+    fn classifier_matches_std_predicates() {
+        let text = "Hello wORLD \t\r\n 0123456789 ~!{}[] über 東京 🙂 \0\x7f".repeat(3);
+        for block in text.as_bytes().chunks_exact(64) {
+            let block: &[u8; 64] = block.try_into().unwrap();
+            let c = swar::classify(block);
+            for (i, &b) in block.iter().enumerate() {
+                let bit = |m: u64| m >> i & 1 == 1;
+                assert_eq!(bit(c[0]), b.is_ascii_lowercase());
+                assert_eq!(bit(c[1]), b.is_ascii_uppercase());
+                assert_eq!(bit(c[2]), b.is_ascii_digit());
+                assert_eq!(bit(c[3]), b == b' ');
+                assert_eq!(bit(c[4]), (b'\t'..=b'\r').contains(&b));
+                assert_eq!(bit(c[5]), b >= 0x80);
+                assert_eq!(bit(c[6]), b >= 0xC0);
+            }
         }
     }
 
@@ -315,7 +346,6 @@ mod tests {
         assert_eq!(feature(&text, "punct_runs"), runs('P'));
         assert_eq!(feature(&text, "space_runs"), runs('W'));
         assert_eq!(feature(&text, "non_ascii_runs"), runs('N'));
-        assert_eq!(feature(&text, "letters_past_4"), past('L', 4));
         assert_eq!(feature(&text, "letters_past_8"), past('L', 8));
         assert_eq!(feature(&text, "digits_past_3"), past('D', 3));
         assert_eq!(feature(&text, "lower_upper"), 2 * 7); // wORLD, camelCase

@@ -8,7 +8,6 @@ pub const O200K: [f64; N_FEATURES] = [
     0.8798,  // letter_runs
     -0.2151, // space_letter_runs
     0.0034,  // letters
-    0.0000,  // letters_past_4
     0.4542,  // letters_past_8
     2.0255,  // lower_upper
     0.0104,  // upper_upper
@@ -40,7 +39,6 @@ pub const CL100K: [f64; N_FEATURES] = [
     0.8722,  // letter_runs
     -0.2599, // space_letter_runs
     0.0053,  // letters
-    0.0000,  // letters_past_4
     0.4618,  // letters_past_8
     2.1855,  // lower_upper
     0.0291,  // upper_upper
