@@ -25,9 +25,8 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "python"))
 
-import tiktoken_ref  # noqa: E402
-
 import ravelin  # noqa: E402
+import tiktoken_ref  # noqa: E402
 
 
 def median_seconds(fn, *, repeat: int, number: int) -> float:
@@ -54,11 +53,20 @@ def main() -> int:
     for size in (1000, 999):
         prompt = prose[:size]
         enc = tiktoken_ref.encoding("o200k_base")
-        assert ravelin.estimate_tokens(prompt, "gpt-4o", mode="exact") == len(enc.encode_ordinary(prompt))
-        ours = median_seconds(lambda: ravelin.estimate_tokens(prompt, "gpt-4o"), repeat=15, number=2000)
-        theirs = median_seconds(lambda: enc.encode_ordinary(prompt), repeat=15, number=2000)
+        assert ravelin.estimate_tokens(prompt, "gpt-4o", mode="exact") == len(
+            enc.encode_ordinary(prompt)
+        )
+        ours = median_seconds(
+            lambda p=prompt: ravelin.estimate_tokens(p, "gpt-4o"), repeat=15, number=2000
+        )
+        theirs = median_seconds(
+            lambda p=prompt, e=enc: e.encode_ordinary(p), repeat=15, number=2000
+        )
         mode = "exact" if size < ravelin.AUTO_EXACT_BELOW_CHARS else "estimator"
-        print(f"{size} ch ({mode:<9}) {ours * 1e6:7.2f} us {theirs * 1e6:7.2f} us {theirs / ours:8.1f}x")
+        print(
+            f"{size} ch ({mode:<9}) {ours * 1e6:7.2f} us "
+            f"{theirs * 1e6:7.2f} us {theirs / ours:8.1f}x"
+        )
 
     mixed = "\n".join(r["text"] for r in rows)
     mixed = mixed * max(1, (2 << 20) // len(mixed.encode()))
@@ -68,11 +76,11 @@ def main() -> int:
     for name in ("o200k_base", "cl100k_base"):
         enc = tiktoken_ref.encoding(name)
         assert ravelin.count_tokens(mixed, name) == len(enc.encode_ordinary(mixed))
-        exact = median_seconds(lambda: ravelin.count_tokens(mixed, name), repeat=5, number=1)
-        ref = median_seconds(lambda: enc.encode_ordinary(mixed), repeat=5, number=1)
+        exact = median_seconds(lambda n=name: ravelin.count_tokens(mixed, n), repeat=5, number=1)
+        ref = median_seconds(lambda e=enc: e.encode_ordinary(mixed), repeat=5, number=1)
         model = "gpt-4o" if name == "o200k_base" else "gpt-4"
         fast = median_seconds(
-            lambda: ravelin.estimate_tokens(mixed, model, mode="fast"), repeat=5, number=5
+            lambda m=model: ravelin.estimate_tokens(mixed, m, mode="fast"), repeat=5, number=5
         )
         print(
             f"{name:<12} {size_mb / exact:9.1f} MB/s {size_mb / ref:6.1f} MB/s {ref / exact:5.1f}x "

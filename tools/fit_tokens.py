@@ -122,13 +122,18 @@ def stats(errs: list[float]) -> str:
     a = sorted(abs(e) for e in errs)
     return (
         f"mae {100 * sum(a) / len(a):5.2f}%  p95 {100 * a[int(0.95 * (len(a) - 1))]:5.2f}%  "
-        f"signed {100 * sum(errs) / len(errs):+5.2f}%  under>10% {sum(e < -0.1 for e in errs) / len(errs):.4f}"
+        f"signed {100 * sum(errs) / len(errs):+5.2f}%  "
+        f"under>10% {sum(e < -0.1 for e in errs) / len(errs):.4f}"
     )
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", type=pathlib.Path, default=ROOT.parent / "shared" / "corpus" / "tokens" / "train.jsonl")
+    ap.add_argument(
+        "--corpus",
+        type=pathlib.Path,
+        default=ROOT.parent / "shared" / "corpus" / "tokens" / "train.jsonl",
+    )
     ap.add_argument("--dry-run", action="store_true", help="report only; do not write weights.rs")
     args = ap.parse_args()
 
@@ -158,7 +163,10 @@ def main() -> int:
         while sum(p * scale / y - 1 < -0.05 for p, y, _ in cv) / len(cv) > SHARE_UNDER_5:
             scale += 0.0025
         errs = [p * scale / y - 1 for p, y, _ in cv]
-        print(f"{enc}: scale {scale:.4f}; cross-validated on {len(cv)} texts >= 1,000 chars: {stats(errs)}")
+        print(
+            f"{enc}: scale {scale:.4f}; cross-validated on {len(cv)} texts >= 1,000 chars: "
+            f"{stats(errs)}"
+        )
         for cat in sorted({c for _, _, c in cv}):
             print(f"    {cat:<18} {stats([p * scale / y - 1 for p, y, c in cv if c == cat])}")
         coef = [c * scale for c in fit(xs + xe, ys + ye, names)]

@@ -82,6 +82,9 @@ def set_price(model: str, input_price: float, output_price: float) -> None:
 def model_table() -> dict[str, dict[str, str | float | None]]:
     """The model table: name -> {encoding, factor, input_price, output_price}."""
 
+def _token_features(text: str) -> list[tuple[str, int]]:
+    """The estimator's raw feature counts, by name (for ``tools/fit_tokens.py``; not public)."""
+
 # --- keys ---
 
 # --- limits ---

@@ -6,8 +6,9 @@ is sent, from its messages and its ``max_output_tokens``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Union
+from typing import Any, Union
 
 from ravelin._core import estimate_cost, estimate_tokens_batch
 

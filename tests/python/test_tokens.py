@@ -7,9 +7,8 @@ import math
 import pathlib
 
 import pytest
-import tiktoken_ref
-
 import ravelin
+import tiktoken_ref
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CASES = json.loads((ROOT / "tests" / "data" / "tokens_exact.json").read_text(encoding="utf-8"))
@@ -124,8 +123,11 @@ def test_request_cost_counts_messages_with_the_chat_overhead() -> None:
     ]
     encode = tiktoken_ref.encoding("o200k_base").encode_ordinary
     # openai-cookbook's count: 3 per message + every string value + 1 per name + 3 to prime.
-    expected = 3 * 2 + 1 + 3 + sum(
-        len(encode(s)) for s in ("system", "You are terse.", "user", "ada", "Hi there")
+    expected = (
+        3 * 2
+        + 1
+        + 3
+        + sum(len(encode(s)) for s in ("system", "You are terse.", "user", "ada", "Hi there"))
     )
     cost = ravelin.estimate_request_cost(messages, "gpt-4o", max_output_tokens=1000)
     assert cost.input_tokens == expected
@@ -170,14 +172,18 @@ def test_hostile_text() -> None:
     # Lone surrogates count as U+FFFD, one for one; NUL is ordinary text.
     assert ravelin.count_tokens("a\ud800b\udfff") == ravelin.count_tokens("a\ufffdb\ufffd")
     reference = tiktoken_ref.encoding("cl100k_base")
-    assert ravelin.count_tokens("x\0y\0\0", "cl100k_base") == len(reference.encode_ordinary("x\0y\0\0"))
+    assert ravelin.count_tokens("x\0y\0\0", "cl100k_base") == len(
+        reference.encode_ordinary("x\0y\0\0")
+    )
     # A 10 MB "word" without spaces: one pre-token, the BPE's worst case; counted exactly in
     # linear time (periodic text: ten times the text, ten times the tokens).
     word = "qzjxv" * 2_000_000
     exact = ravelin.count_tokens(word)
     assert exact == pytest.approx(10 * ravelin.count_tokens("qzjxv" * 200_000), rel=0.001)
     prefix = "qzjxv" * 1000
-    assert ravelin.count_tokens(prefix) == len(tiktoken_ref.encoding("o200k_base").encode_ordinary(prefix))
+    assert ravelin.count_tokens(prefix) == len(
+        tiktoken_ref.encoding("o200k_base").encode_ordinary(prefix)
+    )
     assert 0.5 < ravelin.estimate_tokens(word, mode="fast") / exact < 2
     # 100 MB of mixed text: the estimator (auto mode), linear time.
     unit = "\n".join(row["text"] for row in CORPUS[:300])

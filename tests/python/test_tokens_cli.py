@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import pytest
-
 import ravelin
 from ravelin.cli import tokens as tokens_cli
 
@@ -33,7 +32,9 @@ def test_counts_each_line_exactly(tmp_path: pathlib.Path, capsys: pytest.Capture
     assert rows[0]["input_usd"] == pytest.approx(rows[0]["tokens"] * price / 1e6)
 
 
-def test_jsonl_field_table_and_margin(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture) -> None:
+def test_jsonl_field_table_and_margin(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture
+) -> None:
     path = tmp_path / "rows.jsonl"
     text = "a prompt inside JSON " * 20
     path.write_text(json.dumps({"p": {"text": text}}) + "\n", encoding="utf-8")
@@ -45,7 +46,9 @@ def test_jsonl_field_table_and_margin(tmp_path: pathlib.Path, capsys: pytest.Cap
     assert out[1].split()[:3] == ["1", str(len(text)), str(expected)]
 
 
-def test_unpriced_model_reports_tokens_only(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture) -> None:
+def test_unpriced_model_reports_tokens_only(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture
+) -> None:
     path = tmp_path / "one.txt"
     path.write_text("some words\n", encoding="utf-8")
     assert main(["tokens", str(path), "--model", "my-llm", "--encoding", "o200k_base"]) == 0

@@ -38,10 +38,12 @@ def _data_dir() -> pathlib.Path:
 
 def _ranks(name: str) -> dict[bytes, int]:
     with gzip.open(_data_dir() / f"{name}.tiktoken.gz", "rt", encoding="ascii") as f:
-        return {base64.b64decode(tok): int(rank) for tok, rank in (line.split() for line in f if line)}
+        return {
+            base64.b64decode(tok): int(rank) for tok, rank in (line.split() for line in f if line)
+        }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def encoding(name: str) -> tiktoken.Encoding:
     """``tiktoken.get_encoding(name)`` for ``o200k_base`` / ``cl100k_base``, without network."""
     loader = openai_public.load_tiktoken_bpe
