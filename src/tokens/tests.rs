@@ -125,3 +125,18 @@ fn cost_uses_the_table_or_the_given_price() {
     assert!((estimate_cost("anything", 1_000_000, 0, Some(given)).unwrap() - 1.0).abs() < 1e-12);
     assert!(estimate_cost("claude", 1, 1, None).is_err());
 }
+
+#[test]
+fn long_texts_are_counted_in_parallel_chunks_that_add_up() {
+    let unit: String = cases().into_iter().map(|c| c.text + "\n").collect();
+    let text = unit.repeat((3 << 20) / unit.len() + 1);
+    let chunks: Vec<&str> = safe_chunks(&text, 64 << 10).collect();
+    assert!(chunks.len() > 10);
+    assert_eq!(chunks.concat(), text);
+    for enc in Encoding::ALL {
+        let whole = enc.tokenizer().count(&text);
+        let parts: usize = chunks.iter().map(|c| enc.tokenizer().count(c)).sum();
+        assert_eq!(parts, whole);
+        assert_eq!(count_tokens(&text, enc), whole);
+    }
+}

@@ -35,6 +35,9 @@ def test_exact_counts_equal_tiktoken_on_every_corpus_text(encoding: str) -> None
         expected = len(reference.encode_ordinary(row["text"]))
         assert expected == row[short]  # the reference is the tokenizer the corpus came from
         assert ravelin.count_tokens(row["text"], encoding) == expected, row["text"][:80]
+    # Past 1 MB the count runs in parallel chunks: the sum must still be tiktoken's.
+    joined = "\n".join(row["text"] for row in CORPUS) * 2
+    assert ravelin.count_tokens(joined, encoding) == len(reference.encode_ordinary(joined))
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
