@@ -42,7 +42,7 @@ def estimate_tokens(
 ) -> int:
     """Token count of ``text`` for ``model``, rounded up.
 
-    ``mode``: ``"exact"`` runs the BPE, ``"fast"`` the character-class estimator (>= 1 GB/s,
+    ``mode``: ``"exact"`` runs the BPE, ``"fast"`` the character-class estimator (hundreds of MB/s,
     about 2.5% mean error), ``"auto"`` (default) is exact below ``AUTO_EXACT_BELOW_CHARS``
     characters and estimated above. The model table picks the encoding and a correction factor
     for models whose tokenizer is not bundled; ``encoding`` overrides it (then an unknown model
