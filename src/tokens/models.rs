@@ -80,8 +80,8 @@ pub fn prices_as_of() -> &'static str {
 /// assert!(models::lookup("no-such-model").is_err());
 /// ```
 pub fn lookup(name: &str) -> Result<Model> {
-    let lowered = name.trim().to_lowercase();
-    let mut key = lowered.rsplit('/').next().unwrap_or_default();
+    let key = checked_name(name).unwrap_or_default();
+    let mut key = key.as_str();
     let table = REGISTRY.read().unwrap_or_else(PoisonError::into_inner);
     loop {
         if let Some(model) = table.get(key) {
@@ -154,8 +154,10 @@ pub fn check_price(price: Price) -> Result<()> {
     Ok(())
 }
 
+/// The table key of a name: lower case, without a provider prefix (as [`lookup`] reads it).
 fn checked_name(name: &str) -> Result<String> {
-    let key = name.trim().to_lowercase();
+    let lowered = name.trim().to_lowercase();
+    let key = lowered.rsplit('/').next().unwrap_or_default().to_owned();
     if key.is_empty() || key.len() > 200 {
         return Err(CoreError::argument(
             "model",
@@ -201,6 +203,14 @@ mod tests {
         let err = lookup("zzz-model").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::UnknownName);
         assert!(err.message().contains("gpt-4o"));
+    }
+
+    #[test]
+    fn registered_names_resolve_like_shipped_ones() {
+        register("acme/Foo-LLM", Encoding::Cl100k, 1.5).unwrap();
+        let m = lookup("foo-llm-2025-01-01").unwrap();
+        assert_eq!(m.encoding, Encoding::Cl100k);
+        assert!((m.factor - 1.5).abs() < 1e-12);
     }
 
     #[test]
