@@ -7,8 +7,27 @@ use pyo3::types::{PyDict, PyString};
 use super::convert::{owned_texts, text};
 use crate::tokens::{self, features, models, Counter, Encoding, Mode, Price};
 
-/// Texts shorter than this are counted without releasing the GIL: releasing costs more.
-const DETACH_ABOVE_BYTES: usize = 16 * 1024;
+/// Texts shorter than this (in characters) are counted without releasing the GIL: releasing
+/// costs more than the count.
+const DETACH_ABOVE_CHARS: usize = 16 * 1024;
+
+/// Runs `f` on a long `str`'s UTF-8 with the GIL released. Under `abi3-py39` pyo3 cannot borrow
+/// a `str`'s UTF-8 (`convert::text` encodes it to bytes, then copies those into a `String`), so
+/// this borrows the encoded bytes instead: one copy, not two. Lone surrogates cannot be encoded
+/// and take `convert::text`'s lossy path.
+fn detached<R: Send>(
+    py: Python<'_>,
+    s: &Bound<'_, PyString>,
+    f: impl FnOnce(&str) -> R + Send,
+) -> R {
+    if let Ok(bytes) = s.encode_utf8() {
+        if let Ok(utf8) = std::str::from_utf8(bytes.as_bytes()) {
+            return py.detach(|| f(utf8));
+        }
+    }
+    let utf8 = text(s);
+    py.detach(|| f(&utf8))
+}
 
 fn encoding_arg(encoding: Option<&str>) -> PyResult<Option<Encoding>> {
     Ok(encoding.map(Encoding::from_name).transpose()?)
@@ -27,11 +46,10 @@ fn tokens_arg(name: &str, value: i64) -> PyResult<u64> {
 #[pyo3(signature = (text, encoding = "o200k_base"))]
 fn count_tokens(py: Python<'_>, text: &Bound<'_, PyString>, encoding: &str) -> PyResult<usize> {
     let encoding = Encoding::from_name(encoding)?;
-    let text = self::text(text);
-    if text.len() < DETACH_ABOVE_BYTES {
-        return Ok(tokens::count_tokens(&text, encoding));
+    if text.len()? < DETACH_ABOVE_CHARS {
+        return Ok(tokens::count_tokens(&self::text(text), encoding));
     }
-    Ok(py.detach(|| tokens::count_tokens(&text, encoding)))
+    Ok(detached(py, text, |t| tokens::count_tokens(t, encoding)))
 }
 
 #[pyfunction]
@@ -50,11 +68,10 @@ fn estimate_tokens(
         Mode::from_name(mode)?,
         margin,
     )?;
-    let text = self::text(text);
-    if text.len() < DETACH_ABOVE_BYTES {
-        return Ok(counter.count(&text));
+    if text.len()? < DETACH_ABOVE_CHARS {
+        return Ok(counter.count(&self::text(text)));
     }
-    Ok(py.detach(|| counter.count(&text)))
+    Ok(detached(py, text, |t| counter.count(t)))
 }
 
 #[pyfunction]
@@ -131,8 +148,7 @@ fn model_table(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 /// The estimator's raw feature counts (used by `tools/fit_tokens.py` to fit the weights).
 #[pyfunction]
 fn _token_features(py: Python<'_>, text: &Bound<'_, PyString>) -> Vec<(&'static str, u64)> {
-    let text = self::text(text);
-    let f = py.detach(|| features::Features::of(&text));
+    let f = detached(py, text, features::Features::of);
     features::NAMES.iter().copied().zip(f.counts).collect()
 }
 
