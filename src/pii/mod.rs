@@ -1,1 +1,195 @@
-//! PII and secret detection and redaction (placeholder).
+//! PII and secret detection and redaction.
+//!
+//! A [`Detector`] runs recognizers (patterns from `src/rules/pii.json` plus user entities)
+//! over the original text: a `RegexSet` pass says which recognizers can match at all, only
+//! those run for spans, validators check each candidate, context words adjust its score, and
+//! overlaps are resolved deterministically. [`redact`] then rewrites the spans with one
+//! [`Operator`] per entity type. All offsets here are UTF-8 byte offsets.
+
+mod context;
+mod operators;
+mod pem;
+mod recognizers;
+mod resolve;
+mod stream;
+pub mod validators;
+mod vault;
+
+use std::collections::HashSet;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use once_cell::sync::Lazy;
+use regex::RegexSet;
+
+pub use operators::{redact, Operator, Operators, OPERATOR_NAMES};
+pub use recognizers::Recognizer;
+pub use stream::StreamRedactor;
+pub use vault::Vault;
+
+use crate::error::{CoreError, ErrorKind, Result};
+use context::ContextConfig;
+use recognizers::Matcher;
+
+/// One detected entity: byte offsets into the original text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub entity_type: String,
+    pub start: usize,
+    pub end: usize,
+    pub score: f32,
+}
+
+/// A configured set of recognizers with its threshold and allow-list.
+#[derive(Debug, Clone)]
+pub struct Detector {
+    recognizers: Vec<Recognizer>,
+    /// One pattern per regex recognizer: a single pass says which can match at all.
+    set: RegexSet,
+    set_owner: Vec<usize>,
+    threshold: f32,
+    context: ContextConfig,
+    allow: HashSet<String>,
+}
+
+static BUILTIN: Lazy<Detector> = Lazy::new(|| {
+    let rules = recognizers::builtin_rules();
+    let context = ContextConfig {
+        window: rules.context_window,
+        boost: rules.context_boost,
+        penalty: rules.negative_penalty,
+    };
+    let recognizers = rules
+        .recognizers
+        .into_iter()
+        .map(|spec| Recognizer::from_spec(spec, 1 << 24).unwrap_or_else(|e| panic!("built-in rule: {e}")))
+        .collect();
+    Detector::build(recognizers, rules.threshold, context, HashSet::new()).expect("built-in rule set compiles (tested)")
+});
+
+/// The process-wide detector used by `ravelin.detect`/`redact`; `add_entity` extends it.
+static GLOBAL: Lazy<RwLock<Arc<Detector>>> = Lazy::new(|| RwLock::new(Arc::new(BUILTIN.clone())));
+
+impl Detector {
+    fn build(recognizers: Vec<Recognizer>, threshold: f32, context: ContextConfig, allow: HashSet<String>) -> Result<Self> {
+        let mut patterns = Vec::new();
+        let mut set_owner = Vec::new();
+        for (i, r) in recognizers.iter().enumerate() {
+            if let Matcher::Regex { regex, .. } = &r.matcher {
+                patterns.push(regex.as_str().to_owned());
+                set_owner.push(i);
+            }
+        }
+        let set = regex::RegexSetBuilder::new(patterns)
+            .size_limit(1 << 26)
+            .dfa_size_limit(1 << 26)
+            .build()
+            .map_err(|e| CoreError::new(ErrorKind::InvalidRule, format!("pattern set does not compile: {e}")))?;
+        Ok(Self { recognizers, set, set_owner, threshold, context, allow })
+    }
+
+    /// The built-in recognizers only (user entities from `add_entity` excluded).
+    pub fn builtin() -> &'static Detector {
+        &BUILTIN
+    }
+
+    /// The process-wide detector, including entities added with [`add_entity`].
+    pub fn global() -> Arc<Detector> {
+        GLOBAL.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// A detector restricted to `entities` (all when `None`), with extra recognizers, values
+    /// never to report, and a score threshold.
+    ///
+    /// ```
+    /// use ravelin::pii::Detector;
+    /// let d = Detector::global().configured(Some(&["EMAIL_ADDRESS".into()]), vec![], vec!["ops@example.com".into()], None).unwrap();
+    /// let found = d.detect("mail ops@example.com or ana@example.org, call +44 20 7946 0958", None).unwrap();
+    /// assert_eq!(found.len(), 1);
+    /// assert_eq!(found[0].entity_type, "EMAIL_ADDRESS");
+    /// ```
+    pub fn configured(
+        &self,
+        entities: Option<&[String]>,
+        extra: Vec<Recognizer>,
+        allow: Vec<String>,
+        threshold: Option<f32>,
+    ) -> Result<Self> {
+        let threshold = threshold.unwrap_or(self.threshold);
+        if !(0.0..=1.0).contains(&threshold) {
+            return Err(CoreError::argument("threshold", format!("must be within [0, 1], got {threshold}")));
+        }
+        let mut recognizers: Vec<Recognizer> = self.recognizers.iter().cloned().chain(extra).collect();
+        if let Some(wanted) = entities {
+            self.check_names(wanted, &recognizers)?;
+            recognizers.retain(|r| wanted.iter().any(|w| *w == r.entity));
+        }
+        let mut allow_set = self.allow.clone();
+        allow_set.extend(allow);
+        Self::build(recognizers, threshold, self.context, allow_set)
+    }
+
+    /// Every entity type this detector can report, sorted.
+    pub fn entity_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.recognizers.iter().map(|r| r.entity.clone()).collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    fn check_names(&self, wanted: &[String], recognizers: &[Recognizer]) -> Result<()> {
+        for w in wanted {
+            if !recognizers.iter().any(|r| r.entity == *w) {
+                return Err(CoreError::new(
+                    ErrorKind::UnknownName,
+                    format!("entities: unknown entity {w:?}; known: {}", self.entity_names().join(", ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Finds entities in `text`, optionally only those of `entities`.
+    pub fn detect(&self, text: &str, entities: Option<&[String]>) -> Result<Vec<Finding>> {
+        if let Some(wanted) = entities {
+            self.check_names(wanted, &self.recognizers)?;
+        }
+        let wanted = |r: &Recognizer| entities.map_or(true, |w| w.iter().any(|e| *e == r.entity));
+        let mut found = Vec::new();
+        let mut spans = Vec::new();
+        let mut run = |r: &Recognizer| {
+            spans.clear();
+            r.candidates(text, &mut spans);
+            for s in &spans {
+                let score = context::score(text, s.start, s.end, s.score, r, self.context);
+                if score >= self.threshold && !self.allow.contains(&text[s.start..s.end]) {
+                    found.push(Finding { entity_type: r.entity.clone(), start: s.start, end: s.end, score });
+                }
+            }
+        };
+        for i in self.set.matches(text).iter() {
+            let r = &self.recognizers[self.set_owner[i]];
+            if wanted(r) {
+                run(r);
+            }
+        }
+        for r in self.recognizers.iter().filter(|r| matches!(r.matcher, Matcher::Pem)) {
+            if wanted(r) {
+                run(r);
+            }
+        }
+        Ok(resolve::resolve(found))
+    }
+}
+
+/// Adds a user entity to the process-wide detector (replacing one of the same name).
+pub fn add_entity(recognizer: Recognizer) -> Result<()> {
+    let mut global = GLOBAL.write().unwrap_or_else(PoisonError::into_inner);
+    let mut recognizers: Vec<Recognizer> =
+        global.recognizers.iter().filter(|r| r.name != recognizer.name).cloned().collect();
+    recognizers.push(recognizer);
+    *global = Arc::new(Detector::build(recognizers, global.threshold, global.context, global.allow.clone())?);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
