@@ -32,6 +32,18 @@ from ravelin.errors import (
 # --- injection ---
 
 # --- pii ---
+from ravelin._core import (
+    Detector,
+    Entity,
+    RedactResult,
+    Redactor,
+    StreamRedactor,
+    Vault,
+    add_entity,
+    detect,
+    redact,
+    redact_batch,
+)
 
 # --- tokens ---
 
@@ -64,6 +76,16 @@ __all__ = [
     # --- injection ---
 
     # --- pii ---
+    "Detector",
+    "Entity",
+    "RedactResult",
+    "Redactor",
+    "StreamRedactor",
+    "Vault",
+    "add_entity",
+    "detect",
+    "redact",
+    "redact_batch",
 
     # --- tokens ---
 

@@ -15,6 +15,142 @@ class UnknownNameError(RavelinError):
 
 # --- pii ---
 
+class Entity:
+    """A detected PII value or secret; ``start``/``end`` are code points into the original text."""
+
+    @property
+    def entity_type(self) -> str: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def text(self) -> str: ...
+
+class RedactResult:
+    """The redacted text and the entities found (positions in the original text)."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def entities(self) -> list[Entity]: ...
+
+class Vault:
+    """Reversible pseudonyms for ``operator="pseudonymize"``: ``<EMAIL_ADDRESS_1>`` and back."""
+
+    def __init__(self) -> None: ...
+    def restore(self, text: str) -> str:
+        """Puts the original values back, also for tokens in another case or without brackets."""
+    def clear(self) -> None:
+        """Forgets every value."""
+    def __len__(self) -> int: ...
+
+from collections.abc import Iterable
+
+_Operator = str | dict[str, str]
+
+class Detector:
+    """A detector with its own entity set, allow-list (values never reported) and threshold."""
+
+    def __init__(
+        self,
+        entities: list[str] | None = None,
+        *,
+        allow_list: list[str] | None = None,
+        threshold: float | None = None,
+    ) -> None: ...
+    def detect(self, text: str, entities: list[str] | None = None) -> list[Entity]: ...
+    def add_entity(
+        self,
+        name: str,
+        pattern: str,
+        validator: str | None = None,
+        context: list[str] | None = None,
+        score: float = 0.6,
+    ) -> None:
+        """Adds a pattern entity to this detector only."""
+    @property
+    def entities(self) -> list[str]:
+        """Every entity type this detector reports."""
+
+class Redactor:
+    """A detector plus operators (``replace``, ``mask``, ``hash``, ``remove``, ``pseudonymize``),
+    one for all entity types or a dict per type."""
+
+    def __init__(
+        self,
+        operator: _Operator | None = None,
+        entities: list[str] | None = None,
+        *,
+        allow_list: list[str] | None = None,
+        threshold: float | None = None,
+        keep: int = 4,
+        salt: str | None = None,
+        vault: Vault | None = None,
+        detector: Detector | None = None,
+    ) -> None: ...
+    def detect(self, text: str) -> list[Entity]: ...
+    def redact(self, text: str) -> RedactResult: ...
+    def redact_batch(self, texts: Iterable[str]) -> list[RedactResult]: ...
+    def stream(self, hold: int = 256) -> StreamRedactor:
+        """A stream redactor with this redactor's settings."""
+
+class StreamRedactor:
+    """Redacts a streamed answer chunk by chunk, holding back at most ``hold`` bytes so no
+    secret is ever emitted split across two chunks."""
+
+    def __init__(
+        self,
+        operator: _Operator | None = None,
+        entities: list[str] | None = None,
+        *,
+        keep: int = 4,
+        salt: str | None = None,
+        vault: Vault | None = None,
+        hold: int = 256,
+    ) -> None: ...
+    def push(self, chunk: str) -> str:
+        """Takes the next chunk; returns the redacted text that is safe to emit now."""
+    def finish(self) -> str:
+        """Returns everything still held; no chunk is accepted afterwards."""
+
+def detect(text: str, entities: list[str] | None = None) -> list[Entity]:
+    """PII and secrets in ``text`` (all built-in and added entity types, or ``entities``)."""
+
+def redact(
+    text: str,
+    operator: _Operator | None = None,
+    entities: list[str] | None = None,
+    *,
+    keep: int = 4,
+    salt: str | None = None,
+    vault: Vault | None = None,
+) -> RedactResult:
+    """Redacts ``text``; ``operator`` defaults to ``"replace"`` (``<EMAIL_ADDRESS>``)."""
+
+def redact_batch(
+    texts: Iterable[str],
+    operator: _Operator | None = None,
+    entities: list[str] | None = None,
+    *,
+    keep: int = 4,
+    salt: str | None = None,
+    vault: Vault | None = None,
+) -> list[RedactResult]:
+    """``redact`` over many texts in parallel, without the GIL."""
+
+def add_entity(
+    name: str,
+    pattern: str,
+    validator: str | None = None,
+    context: list[str] | None = None,
+    score: float = 0.6,
+) -> None:
+    """Adds a pattern entity (``validator`` names a built-in check such as ``"luhn"``) to
+    ``detect``/``redact`` for the whole process."""
+
 # --- tokens ---
 
 # --- keys ---

@@ -31,20 +31,24 @@ fn window(text: &str, start: usize, end: usize, size: usize) -> (String, usize) 
 }
 
 /// The candidate's score after context: +boost if a context word is near it, −penalty if a
-/// negative context word precedes it (both can apply). Negative words count only before the
-/// candidate: the next field's label (`Card:` after a phone number) says nothing about it.
+/// negative word precedes it more closely than any context word. Negative words count only
+/// before the candidate: the next field's label (`Card:` after a phone) says nothing of it.
 pub fn score(text: &str, start: usize, end: usize, base: f32, rec: &Recognizer, cfg: ContextConfig) -> f32 {
     if rec.context.is_empty() && rec.negative_context.is_empty() {
         return base;
     }
     let (w, before) = window(text, start, end, cfg.window);
-    let near = |words: &[String], hay: &str| words.iter().any(|word| hay.contains(word.as_str()));
-    let mut score = base;
-    if near(&rec.context, &w) {
-        score += cfg.boost;
+    // The nearest label before the candidate decides; a positive word after it also counts.
+    let last = |words: &[String], hay: &str| words.iter().filter_map(|word| hay.rfind(word.as_str())).max();
+    let pos = last(&rec.context, &w[..before]);
+    let neg = last(&rec.negative_context, &w[..before]);
+    let pos_after = rec.context.iter().any(|word| w[before..].contains(word.as_str()));
+    match (pos, neg) {
+        (Some(p), Some(n)) if n > p => base - cfg.penalty,
+        (Some(_), _) => (base + cfg.boost).min(1.0),
+        (None, Some(_)) if pos_after => base,
+        (None, Some(_)) => base - cfg.penalty,
+        (None, None) if pos_after => (base + cfg.boost).min(1.0),
+        (None, None) => base,
     }
-    if near(&rec.negative_context, &w[..before]) {
-        score -= cfg.penalty;
-    }
-    score.min(1.0)
 }

@@ -141,9 +141,11 @@ impl Recognizer {
                 Some(v) => v(text, span),
                 None => Some(span),
             };
-            if let Some(s) = kept.filter(|s| s.end > s.start) {
+            let ok = kept.filter(|s| s.end > s.start);
+            if let Some(s) = ok {
                 out.push(s);
             }
+            ok.is_some()
         };
         match &self.matcher {
             Matcher::Regex { regex, group: None } => {
@@ -152,13 +154,24 @@ impl Recognizer {
                 }
             }
             Matcher::Regex { regex, group: Some(g) } => {
-                for caps in regex.captures_iter(text) {
-                    if let Some(m) = caps.get(*g) {
-                        push(m.start(), m.end());
-                    }
+                // When a value is rejected (`pwd = process.env.PWD || "real"`), search again
+                // from the value itself: it may hold the key of the real pair.
+                let mut at = 0;
+                let mut locs = regex.capture_locations();
+                while at < text.len() {
+                    let Some(whole) = regex.captures_read_at(&mut locs, text, at) else {
+                        break;
+                    };
+                    let Some((start, end)) = locs.get(*g) else {
+                        at = whole.end().max(at + 1);
+                        continue;
+                    };
+                    at = if push(start, end) { end } else { start.max(whole.start() + 1) };
                 }
             }
-            Matcher::Pem => super::pem::find(text, &mut push),
+            Matcher::Pem => super::pem::find(text, &mut |s, e| {
+                push(s, e);
+            }),
         }
     }
 }

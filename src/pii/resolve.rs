@@ -4,10 +4,26 @@ use std::collections::BTreeMap;
 
 use super::Finding;
 
-/// Keeps a set of non-overlapping findings: higher score first, then the longer span, then
+/// Drops findings strictly inside another one: the IP inside a connection string, the
+/// password inside an ADO.NET string. O(n log n): one sort, one sweep.
+fn drop_contained(mut found: Vec<Finding>) -> Vec<Finding> {
+    found.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+    let mut widest: Option<(usize, usize)> = None;
+    found.retain(|f| {
+        let inside = widest.is_some_and(|(s, e)| e >= f.end && (s, e) != (f.start, f.end));
+        if widest.map_or(true, |(_, e)| f.end > e) {
+            widest = Some((f.start, f.end));
+        }
+        !inside
+    });
+    found
+}
+
+/// Then keeps a set of non-overlapping findings: higher score first, then the longer span, then
 /// the earlier start, then the entity name (so equal inputs always give equal outputs).
 /// A JWT beats the base64 pieces inside it; a connection string beats the email inside it.
-pub fn resolve(mut found: Vec<Finding>) -> Vec<Finding> {
+pub fn resolve(found: Vec<Finding>) -> Vec<Finding> {
+    let mut found = drop_contained(found);
     found.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
@@ -39,7 +55,13 @@ mod tests {
     fn best_wins_and_order_is_by_position() {
         let out = resolve(vec![f("A", 0, 10, 0.5), f("B", 2, 5, 0.9), f("C", 12, 14, 0.6), f("D", 5, 12, 0.9)]);
         let names: Vec<&str> = out.iter().map(|x| x.entity_type.as_str()).collect();
-        assert_eq!(names, ["B", "D", "C"]);
+        assert_eq!(names, ["D", "C"]); // B sits inside A, which loses to D
+    }
+
+    #[test]
+    fn containers_beat_what_they_contain() {
+        let out = resolve(vec![f("IP", 20, 30, 0.95), f("CONN", 10, 60, 0.9), f("PW", 40, 50, 0.8)]);
+        assert_eq!(out, vec![f("CONN", 10, 60, 0.9)]);
     }
 
     #[test]

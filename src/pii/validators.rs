@@ -60,8 +60,15 @@ fn embedded(text: &str, s: Span) -> bool {
     glued_left(text, s.start) || glued_right(text, s.end)
 }
 
+/// True when `start` follows a literal escape such as `\n` (text pasted from JSON or logs).
+fn after_escape(text: &str, start: usize) -> bool {
+    let b = text.as_bytes();
+    start >= 2 && b[start - 2] == b'\\' && matches!(b[start - 1], b'n' | b't' | b'r')
+}
+
 fn glued_left(text: &str, start: usize) -> bool {
     match before(text, start) {
+        _ if after_escape(text, start) => false,
         Some(c) if is_word(c) => true,
         Some(b'-' | b'.' | b'/' | b':' | b'+') => start >= 2 && is_word(text.as_bytes()[start - 2]),
         _ => false,
@@ -69,7 +76,10 @@ fn glued_left(text: &str, start: usize) -> bool {
 }
 
 fn glued_right(text: &str, end: usize) -> bool {
+    let b = text.as_bytes();
     match after(text, end) {
+        // `555 1234-Office`: a hyphen and a word label, not a longer token.
+        Some(b'-') if b.get(end + 1..end + 3).is_some_and(|w| w.iter().all(u8::is_ascii_alphabetic)) => false,
         Some(c) if is_word(c) => true,
         Some(b'-' | b'.' | b'/' | b':' | b'+') => text.as_bytes().get(end + 1).is_some_and(|&c| is_word(c)),
         _ => false,
@@ -248,6 +258,7 @@ pub fn ipv4(text: &str, s: Span) -> Option<Span> {
     // `1.2.3.4.5`, `v1.2.3.4`, `1.2.3.4-beta` are versions, not addresses.
     let b = text.as_bytes();
     let left_bad = match before(text, s.start) {
+        _ if after_escape(text, s.start) => false,
         Some(b'.') => s.start >= 2 && b[s.start - 2].is_ascii_digit(),
         Some(b'v' | b'V') => true,
         Some(c) => c.is_ascii_alphanumeric(),
@@ -342,7 +353,10 @@ pub fn bech32(text: &str, s: Span) -> Option<Span> {
     (m == 1 || m == 0x2bc8_30a3).then_some(s)
 }
 
-pub fn email(text: &str, s: Span) -> Option<Span> {
+pub fn email(text: &str, mut s: Span) -> Option<Span> {
+    if after_escape(text, s.start + 1) {
+        s.start += 1; // `\nana@example.org`: the `n` belongs to the escape
+    }
     let raw = &text[s.start..s.end];
     let (local, domain) = raw.split_once('@')?;
     if local.ends_with('.') || local.contains("..") || domain.contains("..") {
@@ -357,7 +371,7 @@ pub fn email(text: &str, s: Span) -> Option<Span> {
 
 /// Shapes that carry digits and separators but are not phone numbers.
 fn looks_like_date(groups: &[&str], seps: &[u8]) -> bool {
-    if groups.len() != 3 || seps.iter().any(|&c| c != seps[0]) || !matches!(seps[0], b'.' | b'-' | b'/') {
+    if groups.len() != 3 || seps.is_empty() || seps.iter().any(|&c| c != seps[0]) || !matches!(seps[0], b'.' | b'-' | b'/') {
         return false;
     }
     let n: Vec<u32> = groups.iter().map(|g| g.parse().unwrap_or(u32::MAX)).collect();
@@ -370,7 +384,9 @@ pub fn phone(text: &str, mut s: Span) -> Option<Span> {
     let raw = &text[s.start..s.end];
     let b = text.as_bytes();
     // Reject fragments: glued to words, prices, hex colours, ids, decimals and versions.
-    if embedded(text, s) || matches!(before(text, s.start), Some(b'$' | b'#' | b'.' | b',' | b'@' | b'=' | b'/' | b'\\'))
+    let b_prev = |k: usize| s.start.checked_sub(k).map(|i| b[i]);
+    let after_number = matches!(b_prev(1), Some(b'.' | b',')) && b_prev(2).is_some_and(|c| c.is_ascii_digit());
+    if embedded(text, s) || after_number || matches!(b_prev(1), Some(b'$' | b'#' | b'@' | b'=' | b'/'))
         || matches!(after(text, s.end), Some(b'%' | b'/'))
         || (after(text, s.end) == Some(b',') && b.get(s.end + 1).is_some_and(u8::is_ascii_digit))
     {
@@ -400,11 +416,19 @@ pub fn phone(text: &str, mut s: Span) -> Option<Span> {
         return None;
     }
     // A single dot between two groups is a decimal; dotted quads are IP addresses.
-    if seps.iter().all(|&c| c == b'.') && (groups.len() == 2 || groups.len() == 4 && groups.iter().all(|g| g.len() <= 3)) {
+    if !seps.is_empty() && seps.iter().all(|&c| c == b'.') && (groups.len() == 2 || groups.len() == 4 && groups.iter().all(|g| g.len() <= 3)) {
         return None;
     }
-    // 3-2-4 with one separator kind is the SSN shape.
     let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+    // Postal codes such as `17012-390` (Brazil).
+    if lens == [5, 3] && seps == [b'-'] {
+        return None;
+    }
+    // A house number runs into a street name: `50963 254 Damvergi Street`.
+    if !plus && !main.contains('(') && followed_by_name(text, s.end) {
+        s.score -= 0.3;
+    }
+    // 3-2-4 with one separator kind is the SSN shape.
     if lens == [3, 2, 4] && !plus {
         s.score -= 0.3;
     }
@@ -419,6 +443,17 @@ pub fn phone(text: &str, mut s: Span) -> Option<Span> {
     Some(s)
 }
 
+/// True when the next word is capitalised or non-ASCII (a street or place name follows).
+fn followed_by_name(text: &str, end: usize) -> bool {
+    let rest = &text[end..];
+    let Some(word) = rest.strip_prefix(' ') else {
+        return false;
+    };
+    let first = word.chars().next();
+    first.is_some_and(|c| c.is_uppercase() || (!c.is_ascii() && c.is_alphabetic()))
+        || ["rue ", "str", "via ", "avenida ", "calle ", "boulevard", "st ", "rd "].iter().any(|w| word.starts_with(w))
+}
+
 /// The value after a password key: not a placeholder, a variable or a code expression.
 pub fn password(text: &str, s: Span) -> Option<Span> {
     let untrimmed = &text[s.start..s.end];
@@ -428,8 +463,9 @@ pub fn password(text: &str, s: Span) -> Option<Span> {
     let s = trim_punctuation(text, s)?;
     let raw = &text[s.start..s.end];
     let lower = raw.to_ascii_lowercase();
-    let placeholder = raw.starts_with(['$', '<', '{', '%', '[', '(', '*'])
-        || raw.ends_with(')')
+    let variable = raw.starts_with('$') && raw[1..].bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'{' | b'}' | b'(' | b')' | b':' | b'?' | b'-'));
+    let placeholder = variable
+        || ["${", "{{", "%(", "%{", "<", "#{"].iter().any(|p| raw.starts_with(p))
         || raw.bytes().all(|c| c == b'*' || c == b'x' || c == b'X' || c == b'.')
         || raw.contains("os.environ")
         || raw.contains("process.env")
@@ -445,7 +481,8 @@ pub fn password(text: &str, s: Span) -> Option<Span> {
         return None;
     }
     // In prose (`password is ...`) a plain word is usually English, not a password.
-    let prose = text[..s.start].trim_end_matches(['"', '\'']).trim_end().ends_with(['s', 'o', '>']) && !text[..s.start].trim_end().ends_with(['=', ':']);
+    let lead = text[..s.start].trim_end_matches(['"', '\'']).trim_end();
+    let prose = !lead.ends_with(['=', ':', '|']);
     if prose && raw.bytes().all(|c| c.is_ascii_alphabetic()) {
         return None;
     }
