@@ -16,7 +16,10 @@ fn corpus() -> String {
         text.push_str(PROSE);
         i += 1;
         if i % 14 == 0 {
-            text.push_str(&format!("Contact jane.doe{i}@example.com or +44 20 7946 {:04}. ", i % 10_000));
+            text.push_str(&format!(
+                "Contact jane.doe{i}@example.com or +44 20 7946 {:04}. ",
+                i % 10_000
+            ));
         }
     }
     text

@@ -33,16 +33,31 @@ fn window(text: &str, start: usize, end: usize, size: usize) -> (String, usize) 
 /// The candidate's score after context: +boost if a context word is near it, −penalty if a
 /// negative word precedes it more closely than any context word. Negative words count only
 /// before the candidate: the next field's label (`Card:` after a phone) says nothing of it.
-pub fn score(text: &str, start: usize, end: usize, base: f32, rec: &Recognizer, cfg: ContextConfig) -> f32 {
+pub fn score(
+    text: &str,
+    start: usize,
+    end: usize,
+    base: f32,
+    rec: &Recognizer,
+    cfg: ContextConfig,
+) -> f32 {
     if rec.context.is_empty() && rec.negative_context.is_empty() {
         return base;
     }
     let (w, before) = window(text, start, end, cfg.window);
     // The nearest label before the candidate decides; a positive word after it also counts.
-    let last = |words: &[String], hay: &str| words.iter().filter_map(|word| hay.rfind(word.as_str())).max();
+    let last = |words: &[String], hay: &str| {
+        words
+            .iter()
+            .filter_map(|word| hay.rfind(word.as_str()))
+            .max()
+    };
     let pos = last(&rec.context, &w[..before]);
     let neg = last(&rec.negative_context, &w[..before]);
-    let pos_after = rec.context.iter().any(|word| w[before..].contains(word.as_str()));
+    let pos_after = rec
+        .context
+        .iter()
+        .any(|word| w[before..].contains(word.as_str()));
     match (pos, neg) {
         (Some(p), Some(n)) if n > p => base - cfg.penalty,
         (Some(_), _) => (base + cfg.boost).min(1.0),

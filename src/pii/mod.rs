@@ -1,8 +1,8 @@
 //! PII and secret detection and redaction.
 //!
 //! A [`Detector`] runs recognizers (patterns from `src/rules/pii.json` plus user entities)
-//! over the original text: a `RegexSet` pass says which recognizers can match at all, only
-//! those run for spans, validators check each candidate, context words adjust its score, and
+//! over the original text: one `RegexSet` pass over cheap triggers (`@`, `sk-`, three digits)
+//! says which recognizers can match at all, only those run for spans, validators check each candidate, context words adjust its score, and
 //! overlaps are resolved deterministically. [`redact`] then rewrites the spans with one
 //! [`Operator`] per entity type. All offsets here are UTF-8 byte offsets.
 
@@ -43,7 +43,7 @@ pub struct Finding {
 #[derive(Debug, Clone)]
 pub struct Detector {
     recognizers: Vec<Recognizer>,
-    /// One pattern per regex recognizer: a single pass says which can match at all.
+    /// One trigger per regex recognizer: a single cheap pass says which can match at all.
     set: RegexSet,
     set_owner: Vec<usize>,
     threshold: f32,
@@ -61,21 +61,33 @@ static BUILTIN: Lazy<Detector> = Lazy::new(|| {
     let recognizers = rules
         .recognizers
         .into_iter()
-        .map(|spec| Recognizer::from_spec(spec, 1 << 24).unwrap_or_else(|e| panic!("built-in rule: {e}")))
+        .map(|spec| {
+            Recognizer::from_spec(spec, 1 << 24).unwrap_or_else(|e| panic!("built-in rule: {e}"))
+        })
         .collect();
-    Detector::build(recognizers, rules.threshold, context, HashSet::new()).expect("built-in rule set compiles (tested)")
+    Detector::build(recognizers, rules.threshold, context, HashSet::new())
+        .expect("built-in rule set compiles (tested)")
 });
 
 /// The process-wide detector used by `ravelin.detect`/`redact`; `add_entity` extends it.
 static GLOBAL: Lazy<RwLock<Arc<Detector>>> = Lazy::new(|| RwLock::new(Arc::new(BUILTIN.clone())));
 
 impl Detector {
-    fn build(recognizers: Vec<Recognizer>, threshold: f32, context: ContextConfig, allow: HashSet<String>) -> Result<Self> {
+    fn build(
+        recognizers: Vec<Recognizer>,
+        threshold: f32,
+        context: ContextConfig,
+        allow: HashSet<String>,
+    ) -> Result<Self> {
         let mut patterns = Vec::new();
         let mut set_owner = Vec::new();
         for (i, r) in recognizers.iter().enumerate() {
             if let Matcher::Regex { regex, .. } = &r.matcher {
-                patterns.push(regex.as_str().to_owned());
+                patterns.push(
+                    r.trigger
+                        .clone()
+                        .unwrap_or_else(|| regex.as_str().to_owned()),
+                );
                 set_owner.push(i);
             }
         }
@@ -83,8 +95,20 @@ impl Detector {
             .size_limit(1 << 26)
             .dfa_size_limit(1 << 26)
             .build()
-            .map_err(|e| CoreError::new(ErrorKind::InvalidRule, format!("pattern set does not compile: {e}")))?;
-        Ok(Self { recognizers, set, set_owner, threshold, context, allow })
+            .map_err(|e| {
+                CoreError::new(
+                    ErrorKind::InvalidRule,
+                    format!("pattern set does not compile: {e}"),
+                )
+            })?;
+        Ok(Self {
+            recognizers,
+            set,
+            set_owner,
+            threshold,
+            context,
+            allow,
+        })
     }
 
     /// The built-in recognizers only (user entities from `add_entity` excluded).
@@ -94,7 +118,10 @@ impl Detector {
 
     /// The process-wide detector, including entities added with [`add_entity`].
     pub fn global() -> Arc<Detector> {
-        GLOBAL.read().unwrap_or_else(PoisonError::into_inner).clone()
+        GLOBAL
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// A detector restricted to `entities` (all when `None`), with extra recognizers, values
@@ -116,9 +143,13 @@ impl Detector {
     ) -> Result<Self> {
         let threshold = threshold.unwrap_or(self.threshold);
         if !(0.0..=1.0).contains(&threshold) {
-            return Err(CoreError::argument("threshold", format!("must be within [0, 1], got {threshold}")));
+            return Err(CoreError::argument(
+                "threshold",
+                format!("must be within [0, 1], got {threshold}"),
+            ));
         }
-        let mut recognizers: Vec<Recognizer> = self.recognizers.iter().cloned().chain(extra).collect();
+        let mut recognizers: Vec<Recognizer> =
+            self.recognizers.iter().cloned().chain(extra).collect();
         if let Some(wanted) = entities {
             self.check_names(wanted, &recognizers)?;
             recognizers.retain(|r| wanted.iter().any(|w| *w == r.entity));
@@ -141,7 +172,10 @@ impl Detector {
             if !recognizers.iter().any(|r| r.entity == *w) {
                 return Err(CoreError::new(
                     ErrorKind::UnknownName,
-                    format!("entities: unknown entity {w:?}; known: {}", self.entity_names().join(", ")),
+                    format!(
+                        "entities: unknown entity {w:?}; known: {}",
+                        self.entity_names().join(", ")
+                    ),
                 ));
             }
         }
@@ -162,7 +196,12 @@ impl Detector {
             for s in &spans {
                 let score = context::score(text, s.start, s.end, s.score, r, self.context);
                 if score >= self.threshold && !self.allow.contains(&text[s.start..s.end]) {
-                    found.push(Finding { entity_type: r.entity.clone(), start: s.start, end: s.end, score });
+                    found.push(Finding {
+                        entity_type: r.entity.clone(),
+                        start: s.start,
+                        end: s.end,
+                        score,
+                    });
                 }
             }
         };
@@ -172,7 +211,11 @@ impl Detector {
                 run(r);
             }
         }
-        for r in self.recognizers.iter().filter(|r| matches!(r.matcher, Matcher::Pem)) {
+        for r in self
+            .recognizers
+            .iter()
+            .filter(|r| matches!(r.matcher, Matcher::Pem))
+        {
             if wanted(r) {
                 run(r);
             }
@@ -184,10 +227,19 @@ impl Detector {
 /// Adds a user entity to the process-wide detector (replacing one of the same name).
 pub fn add_entity(recognizer: Recognizer) -> Result<()> {
     let mut global = GLOBAL.write().unwrap_or_else(PoisonError::into_inner);
-    let mut recognizers: Vec<Recognizer> =
-        global.recognizers.iter().filter(|r| r.name != recognizer.name).cloned().collect();
+    let mut recognizers: Vec<Recognizer> = global
+        .recognizers
+        .iter()
+        .filter(|r| r.name != recognizer.name)
+        .cloned()
+        .collect();
     recognizers.push(recognizer);
-    *global = Arc::new(Detector::build(recognizers, global.threshold, global.context, global.allow.clone())?);
+    *global = Arc::new(Detector::build(
+        recognizers,
+        global.threshold,
+        global.context,
+        global.allow.clone(),
+    )?);
     Ok(())
 }
 

@@ -38,7 +38,10 @@ impl Operator {
             _ => {
                 return Err(CoreError::new(
                     ErrorKind::UnknownName,
-                    format!("operator: unknown operator {name:?}; known: {}", OPERATOR_NAMES.join(", ")),
+                    format!(
+                        "operator: unknown operator {name:?}; known: {}",
+                        OPERATOR_NAMES.join(", ")
+                    ),
                 ))
             }
         })
@@ -85,17 +88,33 @@ impl Operators {
         vault: Option<Arc<Vault>>,
     ) -> Result<Self> {
         let by_entity: HashMap<String, Operator> = by_entity.into_iter().collect();
-        let needs_vault = default == Operator::Pseudonymize || by_entity.values().any(|o| *o == Operator::Pseudonymize);
+        let needs_vault = default == Operator::Pseudonymize
+            || by_entity.values().any(|o| *o == Operator::Pseudonymize);
         if needs_vault && vault.is_none() {
-            return Err(CoreError::argument("vault", "operator \"pseudonymize\" needs a Vault"));
+            return Err(CoreError::argument(
+                "vault",
+                "operator \"pseudonymize\" needs a Vault",
+            ));
         }
         let salt = salt.map_or_else(|| PROCESS_SALT.clone(), |s| s.as_bytes().to_vec());
-        Ok(Self { default, by_entity, keep, salt, vault })
+        Ok(Self {
+            default,
+            by_entity,
+            keep,
+            salt,
+            vault,
+        })
     }
 
     /// Every entity replaced by `<TYPE>`.
     pub fn replace() -> Self {
-        Self { default: Operator::Replace, by_entity: HashMap::new(), keep: 4, salt: Vec::new(), vault: None }
+        Self {
+            default: Operator::Replace,
+            by_entity: HashMap::new(),
+            keep: 4,
+            salt: Vec::new(),
+            vault: None,
+        }
     }
 
     pub fn entity_types(&self) -> impl Iterator<Item = &str> {

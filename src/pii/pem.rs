@@ -71,7 +71,9 @@ fn body_len(bytes: &[u8]) -> usize {
         }
         match bytes[i] {
             b' ' | b'\t' | b'\r' if line_start => i += 1,
-            c if c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'-' | b':' | b',') => {
+            c if c.is_ascii_alphanumeric()
+                || matches!(c, b'+' | b'/' | b'=' | b'-' | b':' | b',') =>
+            {
                 i += 1;
                 line_start = false;
             }
@@ -95,15 +97,22 @@ mod tests {
 
     #[test]
     fn finds_plain_escaped_and_truncated_blocks() {
-        let plain = "k = \"-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\" x";
+        let plain =
+            "k = \"-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\" x";
         let (s, e) = spans(plain)[0];
-        assert_eq!(&plain[s..e], "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----");
+        assert_eq!(
+            &plain[s..e],
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----"
+        );
         let escaped = r#"{"k": "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----"}"#;
         let (s, e) = spans(escaped)[0];
         assert!(escaped[s..e].ends_with("-----END PRIVATE KEY-----"));
         let cut = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\nAAAA\n\nthanks";
         let (s, e) = spans(cut)[0];
-        assert_eq!(&cut[s..e], "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\nAAAA");
+        assert_eq!(
+            &cut[s..e],
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\nAAAA"
+        );
     }
 
     #[test]

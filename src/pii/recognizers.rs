@@ -26,6 +26,8 @@ pub(crate) struct RuleSpec {
     #[serde(default)]
     pub pattern: Option<String>,
     #[serde(default)]
+    pub trigger: Option<String>,
+    #[serde(default)]
     pub matcher: Option<String>,
     #[serde(default)]
     pub group: Option<String>,
@@ -51,6 +53,8 @@ pub struct Recognizer {
     pub name: String,
     pub entity: String,
     pub matcher: Matcher,
+    /// A cheap pattern that must match for the full one to be tried (`None`: the full one).
+    pub trigger: Option<String>,
     pub score: f32,
     pub validator: Option<Validator>,
     pub context: Vec<String>,
@@ -59,9 +63,17 @@ pub struct Recognizer {
 
 impl Recognizer {
     pub(crate) fn from_spec(spec: RuleSpec, size_limit: usize) -> Result<Self> {
-        let invalid = |why: String| CoreError::new(ErrorKind::InvalidRule, format!("entity {}: {why}", spec.name));
+        let invalid = |why: String| {
+            CoreError::new(
+                ErrorKind::InvalidRule,
+                format!("entity {}: {why}", spec.name),
+            )
+        };
         if !(0.0..=1.0).contains(&spec.score) {
-            return Err(CoreError::argument("score", format!("must be within [0, 1], got {}", spec.score)));
+            return Err(CoreError::argument(
+                "score",
+                format!("must be within [0, 1], got {}", spec.score),
+            ));
         }
         let matcher = match (spec.pattern.as_deref(), spec.matcher.as_deref()) {
             (_, Some("pem")) => Matcher::Pem,
@@ -94,11 +106,13 @@ impl Recognizer {
                 )
             })?),
         };
-        let lower = |words: Vec<String>| words.into_iter().map(|w| w.to_ascii_lowercase()).collect();
+        let lower =
+            |words: Vec<String>| words.into_iter().map(|w| w.to_ascii_lowercase()).collect();
         Ok(Self {
             name: spec.name,
             entity: spec.entity,
             matcher,
+            trigger: spec.trigger,
             score: spec.score,
             validator,
             context: lower(spec.context),
@@ -114,8 +128,15 @@ impl Recognizer {
         context: Vec<String>,
         score: f32,
     ) -> Result<Self> {
-        if name.is_empty() || !name.bytes().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_') {
-            return Err(CoreError::argument("name", "must be non-empty UPPER_SNAKE_CASE"));
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')
+        {
+            return Err(CoreError::argument(
+                "name",
+                "must be non-empty UPPER_SNAKE_CASE",
+            ));
         }
         Self::from_spec(
             RuleSpec {
@@ -123,6 +144,7 @@ impl Recognizer {
                 entity: name.to_owned(),
                 score,
                 pattern: Some(pattern.to_owned()),
+                trigger: None,
                 matcher: None,
                 group: None,
                 validator: validator.map(str::to_owned),
@@ -136,7 +158,11 @@ impl Recognizer {
     /// Pushes every candidate span (validated, not yet context-scored) into `out`.
     pub fn candidates(&self, text: &str, out: &mut Vec<Span>) {
         let mut push = |start: usize, end: usize| {
-            let span = Span { start, end, score: self.score };
+            let span = Span {
+                start,
+                end,
+                score: self.score,
+            };
             let kept = match self.validator {
                 Some(v) => v(text, span),
                 None => Some(span),
@@ -153,7 +179,10 @@ impl Recognizer {
                     push(m.start(), m.end());
                 }
             }
-            Matcher::Regex { regex, group: Some(g) } => {
+            Matcher::Regex {
+                regex,
+                group: Some(g),
+            } => {
                 // When a value is rejected (`pwd = process.env.PWD || "real"`), search again
                 // from the value itself: it may hold the key of the real pair.
                 let mut at = 0;
@@ -166,7 +195,11 @@ impl Recognizer {
                         at = whole.end().max(at + 1);
                         continue;
                     };
-                    at = if push(start, end) { end } else { start.max(whole.start() + 1) };
+                    at = if push(start, end) {
+                        end
+                    } else {
+                        start.max(whole.start() + 1)
+                    };
                 }
             }
             Matcher::Pem => super::pem::find(text, &mut |s, e| {
@@ -177,5 +210,6 @@ impl Recognizer {
 }
 
 pub(crate) fn builtin_rules() -> RuleFile {
-    serde_json::from_str(include_str!("../rules/pii.json")).expect("src/rules/pii.json is valid (tested)")
+    serde_json::from_str(include_str!("../rules/pii.json"))
+        .expect("src/rules/pii.json is valid (tested)")
 }

@@ -35,14 +35,30 @@ fn floor_boundary(s: &str, mut i: usize) -> usize {
 
 impl StreamRedactor {
     /// `hold` is the look-behind in bytes: the longest entity that may contain whitespace.
-    pub fn new(detector: Arc<Detector>, ops: Operators, entities: Option<Vec<String>>, hold: usize) -> Result<Self> {
+    pub fn new(
+        detector: Arc<Detector>,
+        ops: Operators,
+        entities: Option<Vec<String>>,
+        hold: usize,
+    ) -> Result<Self> {
         if !(16..=MAX_HOLD).contains(&hold) {
-            return Err(CoreError::argument("hold", format!("must be within [16, {MAX_HOLD}], got {hold}")));
+            return Err(CoreError::argument(
+                "hold",
+                format!("must be within [16, {MAX_HOLD}], got {hold}"),
+            ));
         }
         if let Some(e) = &entities {
             detector.detect("", Some(e))?;
         }
-        Ok(Self { detector, ops, entities, buf: String::new(), emitted: 0, hold, finished: false })
+        Ok(Self {
+            detector,
+            ops,
+            entities,
+            buf: String::new(),
+            emitted: 0,
+            hold,
+            finished: false,
+        })
     }
 
     /// Takes the next chunk and returns the redacted text that is now safe to emit.

@@ -79,9 +79,16 @@ fn glued_right(text: &str, end: usize) -> bool {
     let b = text.as_bytes();
     match after(text, end) {
         // `555 1234-Office`: a hyphen and a word label, not a longer token.
-        Some(b'-') if b.get(end + 1..end + 3).is_some_and(|w| w.iter().all(u8::is_ascii_alphabetic)) => false,
+        Some(b'-')
+            if b.get(end + 1..end + 3)
+                .is_some_and(|w| w.iter().all(u8::is_ascii_alphabetic)) =>
+        {
+            false
+        }
         Some(c) if is_word(c) => true,
-        Some(b'-' | b'.' | b'/' | b':' | b'+') => text.as_bytes().get(end + 1).is_some_and(|&c| is_word(c)),
+        Some(b'-' | b'.' | b'/' | b':' | b'+') => {
+            text.as_bytes().get(end + 1).is_some_and(|&c| is_word(c))
+        }
         _ => false,
     }
 }
@@ -94,14 +101,22 @@ pub fn token_boundary(text: &str, s: Span) -> Option<Span> {
 
 /// Drops trailing sentence punctuation a greedy pattern swallowed (`... db:5432/app.`).
 pub fn trim_punctuation(text: &str, mut s: Span) -> Option<Span> {
-    while s.end > s.start && matches!(text.as_bytes()[s.end - 1], b'.' | b',' | b';' | b':' | b')' | b']' | b'}' | b'!' | b'?') {
+    while s.end > s.start
+        && matches!(
+            text.as_bytes()[s.end - 1],
+            b'.' | b',' | b';' | b':' | b')' | b']' | b'}' | b'!' | b'?'
+        )
+    {
         s.end -= 1;
     }
     (s.end > s.start).then_some(s)
 }
 
 fn digits(s: &str) -> Vec<u8> {
-    s.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect()
+    s.bytes()
+        .filter(u8::is_ascii_digit)
+        .map(|b| b - b'0')
+        .collect()
 }
 
 /// The Luhn (mod 10) checksum used by payment cards.
@@ -138,12 +153,19 @@ fn known_issuer(d: &[u8]) -> bool {
     let len = d.len();
     match d.first() {
         Some(4) => matches!(len, 13 | 16 | 19),
-        Some(5) => (51..=55).contains(&prefix(2)) && len == 16 || prefix(2) == 50 || (56..=59).contains(&prefix(2)),
-        Some(2) => (2221..=2720).contains(&prefix(4)) && len == 16 || prefix(4) == 2131 && len == 15,
+        Some(5) => {
+            (51..=55).contains(&prefix(2)) && len == 16
+                || prefix(2) == 50
+                || (56..=59).contains(&prefix(2))
+        }
+        Some(2) => {
+            (2221..=2720).contains(&prefix(4)) && len == 16 || prefix(4) == 2131 && len == 15
+        }
         Some(3) => {
             matches!(prefix(2), 34 | 37) && len == 15
                 || (3528..=3589).contains(&prefix(4)) && (16..=19).contains(&len)
-                || ((300..=305).contains(&prefix(3)) || matches!(prefix(2), 36 | 38 | 39)) && (14..=19).contains(&len)
+                || ((300..=305).contains(&prefix(3)) || matches!(prefix(2), 36 | 38 | 39))
+                    && (14..=19).contains(&len)
         }
         Some(6) => (12..=19).contains(&len),
         Some(1) => prefix(4) == 1800 && len == 15 || len == 15,
@@ -174,7 +196,11 @@ pub fn credit_card(text: &str, mut s: Span) -> Option<Span> {
     if d.iter().all(|&x| x == d[0]) {
         return None;
     }
-    s.score = if known_issuer(&d) { s.score + 0.15 } else { s.score - 0.15 };
+    s.score = if known_issuer(&d) {
+        s.score + 0.15
+    } else {
+        s.score - 0.15
+    };
     if groups.len() > 1 {
         s.score += 0.1;
     }
@@ -193,7 +219,8 @@ pub fn us_ssn(text: &str, mut s: Span) -> Option<Span> {
         return None;
     }
     // Well-known test numbers are never real.
-    if matches!(raw, "123-45-6789" | "078-05-1120" | "219-09-9999") || d.iter().all(|&x| x == d[0]) {
+    if matches!(raw, "123-45-6789" | "078-05-1120" | "219-09-9999") || d.iter().all(|&x| x == d[0])
+    {
         return None;
     }
     if raw.len() == 9 {
@@ -205,24 +232,99 @@ pub fn us_ssn(text: &str, mut s: Span) -> Option<Span> {
 
 /// IBAN length per country (SEPA members and the other ISO 13616 registry countries).
 const IBAN_LENGTHS: &[(&str, usize)] = &[
-    ("AD", 24), ("AE", 23), ("AL", 28), ("AT", 20), ("AZ", 28), ("BA", 20), ("BE", 16), ("BG", 22),
-    ("BH", 22), ("BR", 29), ("BY", 28), ("CH", 21), ("CR", 22), ("CY", 28), ("CZ", 24), ("DE", 22),
-    ("DK", 18), ("DO", 28), ("EE", 20), ("EG", 29), ("ES", 24), ("FI", 18), ("FO", 18), ("FR", 27),
-    ("GB", 22), ("GE", 22), ("GI", 23), ("GL", 18), ("GR", 27), ("GT", 28), ("HR", 21), ("HU", 28),
-    ("IE", 22), ("IL", 23), ("IQ", 23), ("IS", 26), ("IT", 27), ("JO", 30), ("KW", 30), ("KZ", 20),
-    ("LB", 28), ("LC", 32), ("LI", 21), ("LT", 20), ("LU", 20), ("LV", 21), ("MC", 27), ("MD", 24),
-    ("ME", 22), ("MK", 19), ("MR", 27), ("MT", 31), ("MU", 30), ("NL", 18), ("NO", 15), ("PK", 24),
-    ("PL", 28), ("PS", 29), ("PT", 25), ("QA", 29), ("RO", 24), ("RS", 22), ("SA", 24), ("SC", 31),
-    ("SE", 24), ("SI", 19), ("SK", 24), ("SM", 27), ("ST", 25), ("SV", 28), ("TL", 23), ("TN", 24),
-    ("TR", 26), ("UA", 29), ("VA", 22), ("VG", 24), ("XK", 20),
+    ("AD", 24),
+    ("AE", 23),
+    ("AL", 28),
+    ("AT", 20),
+    ("AZ", 28),
+    ("BA", 20),
+    ("BE", 16),
+    ("BG", 22),
+    ("BH", 22),
+    ("BR", 29),
+    ("BY", 28),
+    ("CH", 21),
+    ("CR", 22),
+    ("CY", 28),
+    ("CZ", 24),
+    ("DE", 22),
+    ("DK", 18),
+    ("DO", 28),
+    ("EE", 20),
+    ("EG", 29),
+    ("ES", 24),
+    ("FI", 18),
+    ("FO", 18),
+    ("FR", 27),
+    ("GB", 22),
+    ("GE", 22),
+    ("GI", 23),
+    ("GL", 18),
+    ("GR", 27),
+    ("GT", 28),
+    ("HR", 21),
+    ("HU", 28),
+    ("IE", 22),
+    ("IL", 23),
+    ("IQ", 23),
+    ("IS", 26),
+    ("IT", 27),
+    ("JO", 30),
+    ("KW", 30),
+    ("KZ", 20),
+    ("LB", 28),
+    ("LC", 32),
+    ("LI", 21),
+    ("LT", 20),
+    ("LU", 20),
+    ("LV", 21),
+    ("MC", 27),
+    ("MD", 24),
+    ("ME", 22),
+    ("MK", 19),
+    ("MR", 27),
+    ("MT", 31),
+    ("MU", 30),
+    ("NL", 18),
+    ("NO", 15),
+    ("PK", 24),
+    ("PL", 28),
+    ("PS", 29),
+    ("PT", 25),
+    ("QA", 29),
+    ("RO", 24),
+    ("RS", 22),
+    ("SA", 24),
+    ("SC", 31),
+    ("SE", 24),
+    ("SI", 19),
+    ("SK", 24),
+    ("SM", 27),
+    ("ST", 25),
+    ("SV", 28),
+    ("TL", 23),
+    ("TN", 24),
+    ("TR", 26),
+    ("UA", 29),
+    ("VA", 22),
+    ("VG", 24),
+    ("XK", 20),
 ];
 
 /// ISO 7064 mod 97-10 over the rearranged IBAN (letters as 10..35).
 fn iban_checksum(compact: &[u8]) -> bool {
     let mut rem = 0u32;
     for &c in compact[4..].iter().chain(&compact[..4]) {
-        let v = if c.is_ascii_digit() { u32::from(c - b'0') } else { u32::from(c - b'A') + 10 };
-        rem = if v >= 10 { (rem * 100 + v) % 97 } else { (rem * 10 + v) % 97 };
+        let v = if c.is_ascii_digit() {
+            u32::from(c - b'0')
+        } else {
+            u32::from(c - b'A') + 10
+        };
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
     }
     rem == 1
 }
@@ -234,7 +336,10 @@ pub fn iban(text: &str, s: Span) -> Option<Span> {
         return None;
     }
     let raw = &text.as_bytes()[s.start..s.end];
-    let want = IBAN_LENGTHS.iter().find(|(c, _)| c.as_bytes() == &raw[..2])?.1;
+    let want = IBAN_LENGTHS
+        .iter()
+        .find(|(c, _)| c.as_bytes() == &raw[..2])?
+        .1;
     let mut compact = Vec::with_capacity(want);
     let mut end = s.start;
     for (i, &c) in raw.iter().enumerate() {
@@ -273,7 +378,8 @@ pub fn ipv4(text: &str, s: Span) -> Option<Span> {
 }
 
 pub fn ipv6(text: &str, mut s: Span) -> Option<Span> {
-    let glued = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == b':' || c == b'_');
+    let glued =
+        |c: Option<u8>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == b':' || c == b'_');
     if glued(before(text, s.start)) || glued(after(text, s.end)) {
         return None;
     }
@@ -306,7 +412,10 @@ pub fn base58check(text: &str, s: Span) -> Option<Span> {
             carry >>= 8;
         }
     }
-    let zeros = text[s.start..s.end].bytes().take_while(|&c| c == b'1').count();
+    let zeros = text[s.start..s.end]
+        .bytes()
+        .take_while(|&c| c == b'1')
+        .count();
     let mut full = vec![0u8; zeros];
     full.extend(bytes);
     if full.len() != 25 {
@@ -317,7 +426,13 @@ pub fn base58check(text: &str, s: Span) -> Option<Span> {
 }
 
 fn bech32_polymod(values: &[u8]) -> u32 {
-    const GEN: [u32; 5] = [0x3b6a_57b2, 0x2650_8e6d, 0x1ea1_19fa, 0x3d42_33dd, 0x2a14_62b3];
+    const GEN: [u32; 5] = [
+        0x3b6a_57b2,
+        0x2650_8e6d,
+        0x1ea1_19fa,
+        0x3d42_33dd,
+        0x2a14_62b3,
+    ];
     let mut chk: u32 = 1;
     for &v in values {
         let top = chk >> 25;
@@ -363,7 +478,10 @@ pub fn email(text: &str, mut s: Span) -> Option<Span> {
         return None;
     }
     // `user:pass@host` belongs to a connection string, `x@2x.png` to a file name.
-    if matches!(before(text, s.start), Some(b':' | b'/')) || domain.ends_with(".png") || domain.ends_with(".jpg") {
+    if matches!(before(text, s.start), Some(b':' | b'/'))
+        || domain.ends_with(".png")
+        || domain.ends_with(".jpg")
+    {
         return None;
     }
     Some(s)
@@ -371,13 +489,22 @@ pub fn email(text: &str, mut s: Span) -> Option<Span> {
 
 /// Shapes that carry digits and separators but are not phone numbers.
 fn looks_like_date(groups: &[&str], seps: &[u8]) -> bool {
-    if groups.len() != 3 || seps.is_empty() || seps.iter().any(|&c| c != seps[0]) || !matches!(seps[0], b'.' | b'-' | b'/') {
+    if groups.len() != 3
+        || seps.is_empty()
+        || seps.iter().any(|&c| c != seps[0])
+        || !matches!(seps[0], b'.' | b'-' | b'/')
+    {
         return false;
     }
-    let n: Vec<u32> = groups.iter().map(|g| g.parse().unwrap_or(u32::MAX)).collect();
+    let n: Vec<u32> = groups
+        .iter()
+        .map(|g| g.parse().unwrap_or(u32::MAX))
+        .collect();
     let year = |y: u32, g: &str| g.len() == 4 && (1900..=2100).contains(&y) || g.len() == 2;
-    let md = |a: u32, b: u32| (1..=31).contains(&a) && (1..=31).contains(&b) && (a <= 12 || b <= 12);
-    (year(n[0], groups[0]) && groups[0].len() == 4 && md(n[1], n[2])) || (year(n[2], groups[2]) && md(n[0], n[1]))
+    let md =
+        |a: u32, b: u32| (1..=31).contains(&a) && (1..=31).contains(&b) && (a <= 12 || b <= 12);
+    (year(n[0], groups[0]) && groups[0].len() == 4 && md(n[1], n[2]))
+        || (year(n[2], groups[2]) && md(n[0], n[1]))
 }
 
 pub fn phone(text: &str, mut s: Span) -> Option<Span> {
@@ -385,8 +512,11 @@ pub fn phone(text: &str, mut s: Span) -> Option<Span> {
     let b = text.as_bytes();
     // Reject fragments: glued to words, prices, hex colours, ids, decimals and versions.
     let b_prev = |k: usize| s.start.checked_sub(k).map(|i| b[i]);
-    let after_number = matches!(b_prev(1), Some(b'.' | b',')) && b_prev(2).is_some_and(|c| c.is_ascii_digit());
-    if embedded(text, s) || after_number || matches!(b_prev(1), Some(b'$' | b'#' | b'@' | b'=' | b'/'))
+    let after_number =
+        matches!(b_prev(1), Some(b'.' | b',')) && b_prev(2).is_some_and(|c| c.is_ascii_digit());
+    if embedded(text, s)
+        || after_number
+        || matches!(b_prev(1), Some(b'$' | b'#' | b'@' | b'=' | b'/'))
         || matches!(after(text, s.end), Some(b'%' | b'/'))
         || (after(text, s.end) == Some(b',') && b.get(s.end + 1).is_some_and(u8::is_ascii_digit))
     {
@@ -410,13 +540,22 @@ pub fn phone(text: &str, mut s: Span) -> Option<Span> {
     if d.iter().all(|&x| x == d[0]) {
         return None;
     }
-    let groups: Vec<&str> = main.split(|c: char| !c.is_ascii_digit()).filter(|g| !g.is_empty()).collect();
-    let seps: Vec<u8> = main.bytes().filter(|c| matches!(c, b'.' | b'-' | b' ' | b'/')).collect();
+    let groups: Vec<&str> = main
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|g| !g.is_empty())
+        .collect();
+    let seps: Vec<u8> = main
+        .bytes()
+        .filter(|c| matches!(c, b'.' | b'-' | b' ' | b'/'))
+        .collect();
     if looks_like_date(&groups, &seps) {
         return None;
     }
     // A single dot between two groups is a decimal; dotted quads are IP addresses.
-    if !seps.is_empty() && seps.iter().all(|&c| c == b'.') && (groups.len() == 2 || groups.len() == 4 && groups.iter().all(|g| g.len() <= 3)) {
+    if !seps.is_empty()
+        && seps.iter().all(|&c| c == b'.')
+        && (groups.len() == 2 || groups.len() == 4 && groups.iter().all(|g| g.len() <= 3))
+    {
         return None;
     }
     let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
@@ -451,7 +590,18 @@ fn followed_by_name(text: &str, end: usize) -> bool {
     };
     let first = word.chars().next();
     first.is_some_and(|c| c.is_uppercase() || (!c.is_ascii() && c.is_alphabetic()))
-        || ["rue ", "str", "via ", "avenida ", "calle ", "boulevard", "st ", "rd "].iter().any(|w| word.starts_with(w))
+        || [
+            "rue ",
+            "str",
+            "via ",
+            "avenida ",
+            "calle ",
+            "boulevard",
+            "st ",
+            "rd ",
+        ]
+        .iter()
+        .any(|w| word.starts_with(w))
 }
 
 /// The value after a password key: not a placeholder, a variable or a code expression.
@@ -463,19 +613,57 @@ pub fn password(text: &str, s: Span) -> Option<Span> {
     let s = trim_punctuation(text, s)?;
     let raw = &text[s.start..s.end];
     let lower = raw.to_ascii_lowercase();
-    let variable = raw.starts_with('$') && raw[1..].bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'{' | b'}' | b'(' | b')' | b':' | b'?' | b'-'));
+    let variable = raw.starts_with('$')
+        && raw[1..].bytes().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, b'_' | b'{' | b'}' | b'(' | b')' | b':' | b'?' | b'-')
+        });
     let placeholder = variable
-        || ["${", "{{", "%(", "%{", "<", "#{"].iter().any(|p| raw.starts_with(p))
-        || raw.bytes().all(|c| c == b'*' || c == b'x' || c == b'X' || c == b'.')
+        || ["${", "{{", "%(", "%{", "<", "#{"]
+            .iter()
+            .any(|p| raw.starts_with(p))
+        || raw
+            .bytes()
+            .all(|c| c == b'*' || c == b'x' || c == b'X' || c == b'.')
         || raw.contains("os.environ")
         || raw.contains("process.env")
         || raw.contains("getenv")
         || matches!(
             lower.as_str(),
-            "null" | "none" | "nil" | "true" | "false" | "changeme" | "password" | "secret" | "required"
-                | "optional" | "string" | "str" | "your_password" | "your-password" | "redacted" | "hidden"
-                | "example" | "empty" | "undefined" | "env" | "the" | "a" | "an" | "not" | "incorrect"
-                | "wrong" | "invalid" | "expired" | "correct" | "same" | "reset" | "set" | "too" | "required."
+            "null"
+                | "none"
+                | "nil"
+                | "true"
+                | "false"
+                | "changeme"
+                | "password"
+                | "secret"
+                | "required"
+                | "optional"
+                | "string"
+                | "str"
+                | "your_password"
+                | "your-password"
+                | "redacted"
+                | "hidden"
+                | "example"
+                | "empty"
+                | "undefined"
+                | "env"
+                | "the"
+                | "a"
+                | "an"
+                | "not"
+                | "incorrect"
+                | "wrong"
+                | "invalid"
+                | "expired"
+                | "correct"
+                | "same"
+                | "reset"
+                | "set"
+                | "too"
+                | "required."
         );
     if placeholder || raw.len() < 4 {
         return None;
@@ -492,7 +680,9 @@ pub fn password(text: &str, s: Span) -> Option<Span> {
 /// AWS secret keys are 40 base64 characters that mix cases and digits (hex hashes do not).
 pub fn aws_secret(text: &str, s: Span) -> Option<Span> {
     let raw = &text.as_bytes()[s.start..s.end];
-    let glued = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'/' | b'+' | b'='));
+    let glued = |c: Option<u8>| {
+        c.is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'/' | b'+' | b'='))
+    };
     if glued(after(text, s.end)) {
         return None;
     }
@@ -507,7 +697,10 @@ pub fn connection_url(text: &str, s: Span) -> Option<Span> {
     let raw = &text[s.start..s.end];
     let creds = raw.split_once("://")?.1.split('@').next()?;
     let pass = creds.split_once(':')?.1;
-    if pass.is_empty() || pass.starts_with(['$', '<', '{', '*']) || pass.chars().all(|c| c == '*' || c == 'x') {
+    if pass.is_empty()
+        || pass.starts_with(['$', '<', '{', '*'])
+        || pass.chars().all(|c| c == '*' || c == 'x')
+    {
         return None;
     }
     Some(s)
@@ -537,12 +730,22 @@ mod tests {
     use super::*;
 
     fn check(v: Validator, text: &str) -> bool {
-        v(text, Span { start: 0, end: text.len(), score: 0.5 }).is_some()
+        v(
+            text,
+            Span {
+                start: 0,
+                end: text.len(),
+                score: 0.5,
+            },
+        )
+        .is_some()
     }
 
     #[test]
     fn luhn_accepts_test_cards_only() {
-        assert!(check(credit_card, "4111 1111 1111 1111") || check(credit_card, "4111111111111111"));
+        assert!(
+            check(credit_card, "4111 1111 1111 1111") || check(credit_card, "4111111111111111")
+        );
         assert!(check(credit_card, "4012888888881881"));
         assert!(!check(credit_card, "4012888888881882"));
     }
@@ -565,7 +768,13 @@ mod tests {
 
     #[test]
     fn ssn_rejects_invalid_areas() {
-        for bad in ["000-12-3456", "666-12-3456", "912-12-3456", "123-00-4567", "123-45-0000"] {
+        for bad in [
+            "000-12-3456",
+            "666-12-3456",
+            "912-12-3456",
+            "123-00-4567",
+            "123-45-0000",
+        ] {
             assert!(!check(us_ssn, bad), "{bad}");
         }
         assert!(check(us_ssn, "536-22-1234"));

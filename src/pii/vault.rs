@@ -8,8 +8,9 @@ use regex::Regex;
 
 /// A token as a model may echo it: any case, with or without its angle brackets
 /// (`<EMAIL_ADDRESS_1>`, `email_address_1`, `[Email_Address_1]`).
-static TOKEN: Lazy<Regex> =
-    Lazy::new(|| Regex::new(r"(?i-u)(<)?\b([a-z][a-z0-9_]*?)_(\d{1,9})\b(>)?").expect("static pattern compiles"));
+static TOKEN: Lazy<Regex> = Lazy::new(|| {
+    Regex::new(r"(?i-u)(<)?\b([a-z][a-z0-9_]*?)_(\d{1,9})\b(>)?").expect("static pattern compiles")
+});
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -49,7 +50,9 @@ impl Vault {
             *next += 1;
             let n = *next;
             inner.numbers.insert(key, n);
-            inner.values.insert((entity.to_owned(), n), value.to_owned());
+            inner
+                .values
+                .insert((entity.to_owned(), n), value.to_owned());
             n
         };
         format!("<{entity}_{n}>")
@@ -65,12 +68,23 @@ impl Vault {
         TOKEN
             .replace_all(text, |caps: &regex::Captures<'_>| {
                 let entity = caps[2].to_ascii_uppercase();
-                let value = caps[3].parse::<usize>().ok().and_then(|n| inner.values.get(&(entity, n)));
+                let value = caps[3]
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|n| inner.values.get(&(entity, n)));
                 match value {
                     Some(v) => {
                         // Keep a lone bracket the model added on one side only.
-                        let open = if caps.get(1).is_some() && caps.get(4).is_none() { "<" } else { "" };
-                        let close = if caps.get(4).is_some() && caps.get(1).is_none() { ">" } else { "" };
+                        let open = if caps.get(1).is_some() && caps.get(4).is_none() {
+                            "<"
+                        } else {
+                            ""
+                        };
+                        let close = if caps.get(4).is_some() && caps.get(1).is_none() {
+                            ">"
+                        } else {
+                            ""
+                        };
                         format!("{open}{v}{close}")
                     }
                     None => caps[0].to_owned(),
@@ -81,7 +95,11 @@ impl Vault {
 
     /// Number of distinct values held.
     pub fn len(&self) -> usize {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner).values.len()
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -65,7 +65,9 @@ pub struct Vault {
 impl Vault {
     #[new]
     fn new() -> Self {
-        Self { inner: Arc::new(pii::Vault::new()) }
+        Self {
+            inner: Arc::new(pii::Vault::new()),
+        }
     }
 
     fn restore(&self, py: Python<'_>, text: &Bound<'_, PyString>) -> String {
@@ -122,40 +124,78 @@ fn operators(
 ) -> PyResult<Operators> {
     let vault = vault.map(|v| v.get().inner.clone());
     let Some(operator) = operator else {
-        return Ok(Operators::new(Operator::Replace, vec![], keep, salt, vault)?);
+        return Ok(Operators::new(
+            Operator::Replace,
+            vec![],
+            keep,
+            salt,
+            vault,
+        )?);
     };
     if let Ok(name) = operator.cast::<PyString>() {
-        return Ok(Operators::new(Operator::parse(&name.to_cow()?)?, vec![], keep, salt, vault)?);
+        return Ok(Operators::new(
+            Operator::parse(&name.to_cow()?)?,
+            vec![],
+            keep,
+            salt,
+            vault,
+        )?);
     }
     let Ok(map) = operator.cast::<PyDict>() else {
-        return Err(PyTypeError::new_err("operator: must be str or dict[str, str]"));
+        return Err(PyTypeError::new_err(
+            "operator: must be str or dict[str, str]",
+        ));
     };
     let known = detector.entity_names();
     let mut by_entity = Vec::with_capacity(map.len());
     for (k, v) in map.iter() {
         let (Ok(k), Ok(v)) = (k.extract::<String>(), v.extract::<String>()) else {
-            return Err(PyTypeError::new_err("operator: dict keys and values must be str"));
+            return Err(PyTypeError::new_err(
+                "operator: dict keys and values must be str",
+            ));
         };
         if !known.contains(&k) {
             return Err(CoreError::new(
                 ErrorKind::UnknownName,
-                format!("operator: unknown entity {k:?}; known: {}", known.join(", ")),
+                format!(
+                    "operator: unknown entity {k:?}; known: {}",
+                    known.join(", ")
+                ),
             )
             .into());
         }
         by_entity.push((k, Operator::parse(&v)?));
     }
-    Ok(Operators::new(Operator::Replace, by_entity, keep, salt, vault)?)
+    Ok(Operators::new(
+        Operator::Replace,
+        by_entity,
+        keep,
+        salt,
+        vault,
+    )?)
 }
 
 /// Detection and redaction of one text, detached from the interpreter.
-fn redact_one(detector: &pii::Detector, text: &str, entities: Option<&[String]>, ops: &Operators) -> Result<(String, Vec<Finding>), CoreError> {
+fn redact_one(
+    detector: &pii::Detector,
+    text: &str,
+    entities: Option<&[String]>,
+    ops: &Operators,
+) -> Result<(String, Vec<Finding>), CoreError> {
     let found = detector.detect(text, entities)?;
     Ok((pii::redact(text, &found, ops), found))
 }
 
-fn to_result(py: Python<'_>, text: &str, redacted: String, found: &[Finding]) -> PyResult<RedactResult> {
-    Ok(RedactResult { text: redacted, entities: to_entities(py, text, found)? })
+fn to_result(
+    py: Python<'_>,
+    text: &str,
+    redacted: String,
+    found: &[Finding],
+) -> PyResult<RedactResult> {
+    Ok(RedactResult {
+        text: redacted,
+        entities: to_entities(py, text, found)?,
+    })
 }
 
 fn batch(
@@ -172,7 +212,11 @@ fn batch(
             .map(|t| redact_one(detector, t, entities, ops))
             .collect::<Result<_, CoreError>>()
     })?;
-    owned.iter().zip(done).map(|(t, (r, f))| to_result(py, t, r, &f)).collect()
+    owned
+        .iter()
+        .zip(done)
+        .map(|(t, (r, f))| to_result(py, t, r, &f))
+        .collect()
 }
 
 /// A detector with its own entity set, allow-list and threshold.
@@ -181,8 +225,20 @@ pub struct Detector {
     inner: Arc<pii::Detector>,
 }
 
-fn custom(name: &str, pattern: &str, validator: Option<&str>, context: Option<Vec<String>>, score: f64) -> Result<Recognizer, CoreError> {
-    Recognizer::custom(name, pattern, validator, context.unwrap_or_default(), score as f32)
+fn custom(
+    name: &str,
+    pattern: &str,
+    validator: Option<&str>,
+    context: Option<Vec<String>>,
+    score: f64,
+) -> Result<Recognizer, CoreError> {
+    Recognizer::custom(
+        name,
+        pattern,
+        validator,
+        context.unwrap_or_default(),
+        score as f32,
+    )
 }
 
 fn configured(
@@ -190,19 +246,35 @@ fn configured(
     allow_list: Option<Vec<String>>,
     threshold: Option<f64>,
 ) -> Result<pii::Detector, CoreError> {
-    pii::Detector::global().configured(entities.as_deref(), vec![], allow_list.unwrap_or_default(), threshold.map(|t| t as f32))
+    pii::Detector::global().configured(
+        entities.as_deref(),
+        vec![],
+        allow_list.unwrap_or_default(),
+        threshold.map(|t| t as f32),
+    )
 }
 
 #[pymethods]
 impl Detector {
     #[new]
     #[pyo3(signature = (entities=None, *, allow_list=None, threshold=None))]
-    fn new(entities: Option<Vec<String>>, allow_list: Option<Vec<String>>, threshold: Option<f64>) -> PyResult<Self> {
-        Ok(Self { inner: Arc::new(configured(entities, allow_list, threshold)?) })
+    fn new(
+        entities: Option<Vec<String>>,
+        allow_list: Option<Vec<String>>,
+        threshold: Option<f64>,
+    ) -> PyResult<Self> {
+        Ok(Self {
+            inner: Arc::new(configured(entities, allow_list, threshold)?),
+        })
     }
 
     #[pyo3(signature = (text, entities=None))]
-    fn detect(&self, py: Python<'_>, text: &Bound<'_, PyString>, entities: Option<Vec<String>>) -> PyResult<Vec<Py<Entity>>> {
+    fn detect(
+        &self,
+        py: Python<'_>,
+        text: &Bound<'_, PyString>,
+        entities: Option<Vec<String>>,
+    ) -> PyResult<Vec<Py<Entity>>> {
         detect_with(py, &self.inner, text, entities)
     }
 
@@ -267,7 +339,12 @@ impl Redactor {
         let detector = if entities.is_none() && allow_list.is_none() && threshold.is_none() {
             base
         } else {
-            Arc::new(base.configured(entities.as_deref(), vec![], allow_list.unwrap_or_default(), threshold.map(|t| t as f32))?)
+            Arc::new(base.configured(
+                entities.as_deref(),
+                vec![],
+                allow_list.unwrap_or_default(),
+                threshold.map(|t| t as f32),
+            )?)
         };
         let ops = operators(&detector, operator, keep, salt, vault)?;
         Ok(Self { detector, ops })
@@ -283,14 +360,20 @@ impl Redactor {
         to_result(py, &t, r, &f)
     }
 
-    fn redact_batch(&self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<Vec<RedactResult>> {
+    fn redact_batch(
+        &self,
+        py: Python<'_>,
+        texts: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<RedactResult>> {
         batch(py, &self.detector, texts, None, &self.ops)
     }
 
     #[pyo3(signature = (hold=256))]
     fn stream(&self, hold: usize) -> PyResult<StreamRedactor> {
         let inner = pii::StreamRedactor::new(self.detector.clone(), self.ops.clone(), None, hold)?;
-        Ok(StreamRedactor { inner: Mutex::new(inner) })
+        Ok(StreamRedactor {
+            inner: Mutex::new(inner),
+        })
     }
 }
 
@@ -318,17 +401,31 @@ impl StreamRedactor {
 
     fn push(&self, py: Python<'_>, chunk: &Bound<'_, PyString>) -> PyResult<String> {
         let c = text_arg(chunk);
-        Ok(py.detach(|| self.inner.lock().unwrap_or_else(PoisonError::into_inner).push(&c))?)
+        Ok(py.detach(|| {
+            self.inner
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(&c)
+        })?)
     }
 
     fn finish(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(py.detach(|| self.inner.lock().unwrap_or_else(PoisonError::into_inner).finish())?)
+        Ok(py.detach(|| {
+            self.inner
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .finish()
+        })?)
     }
 }
 
 #[pyfunction]
 #[pyo3(signature = (text, entities=None))]
-fn detect(py: Python<'_>, text: &Bound<'_, PyString>, entities: Option<Vec<String>>) -> PyResult<Vec<Py<Entity>>> {
+fn detect(
+    py: Python<'_>,
+    text: &Bound<'_, PyString>,
+    entities: Option<Vec<String>>,
+) -> PyResult<Vec<Py<Entity>>> {
     detect_with(py, &pii::Detector::global(), text, entities)
 }
 
@@ -368,8 +465,16 @@ fn redact_batch(
 
 #[pyfunction]
 #[pyo3(signature = (name, pattern, validator=None, context=None, score=0.6))]
-fn add_entity(name: &str, pattern: &str, validator: Option<&str>, context: Option<Vec<String>>, score: f64) -> PyResult<()> {
-    Ok(pii::add_entity(custom(name, pattern, validator, context, score)?)?)
+fn add_entity(
+    name: &str,
+    pattern: &str,
+    validator: Option<&str>,
+    context: Option<Vec<String>>,
+    score: f64,
+) -> PyResult<()> {
+    Ok(pii::add_entity(custom(
+        name, pattern, validator, context, score,
+    )?)?)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
