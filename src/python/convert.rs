@@ -11,7 +11,29 @@ use pyo3::types::PyString;
 #[allow(dead_code)] // used by the bindings as they land
 pub fn text<'a>(s: &'a Bound<'_, PyString>) -> Cow<'a, str> {
     s.to_cow()
-        .unwrap_or_else(|_| Cow::Owned(s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|_| Cow::Owned(replace_surrogates(s)))
+}
+
+/// `to_string_lossy` turns one surrogate (3 bytes under `surrogatepass`) into 3 U+FFFD,
+/// shifting every later offset; this makes it exactly one.
+fn replace_surrogates(s: &Bound<'_, PyString>) -> String {
+    let Ok(encoded) = s.call_method1("encode", ("utf-8", "surrogatepass")) else {
+        return s.to_string_lossy().into_owned();
+    };
+    let Ok(bytes) = encoded.cast::<pyo3::types::PyBytes>() else {
+        return s.to_string_lossy().into_owned();
+    };
+    let mut out = String::new();
+    for chunk in bytes.as_bytes().utf8_chunks() {
+        out.push_str(chunk.valid());
+        // A surrogate (ED A0..BF 80..BF) comes out as three one-byte invalid chunks; the
+        // first starts with ED.
+        let bad = chunk.invalid().len();
+        if bad > 0 && chunk.invalid()[0] == 0xED {
+            out.push(char::REPLACEMENT_CHARACTER);
+        }
+    }
+    out
 }
 
 /// Copies a sequence of Python `str` into owned Rust strings, so the work can run detached
