@@ -14,7 +14,11 @@ class UnknownNameError(RavelinError):
 # --- injection ---
 
 # --- pii ---
+# Imports stay inside this section so parallel branches merge cleanly.
+from collections.abc import Iterable  # noqa: E402
+from typing import final  # noqa: E402
 
+@final
 class Entity:
     """A detected PII value or secret; ``start``/``end`` are code points into the original text."""
 
@@ -29,6 +33,7 @@ class Entity:
     @property
     def text(self) -> str: ...
 
+@final
 class RedactResult:
     """The redacted text and the entities found (positions in the original text)."""
 
@@ -37,30 +42,31 @@ class RedactResult:
     @property
     def entities(self) -> list[Entity]: ...
 
+@final
 class Vault:
     """Reversible pseudonyms for ``operator="pseudonymize"``: ``<EMAIL_ADDRESS_1>`` and back."""
 
-    def __init__(self) -> None: ...
+    def __new__(cls) -> Vault: ...
     def restore(self, text: str) -> str:
         """Puts the original values back, also for tokens in another case or without brackets."""
     def clear(self) -> None:
         """Forgets every value."""
     def __len__(self) -> int: ...
 
-from collections.abc import Iterable
 
 _Operator = str | dict[str, str]
 
+@final
 class Detector:
     """A detector with its own entity set, allow-list (values never reported) and threshold."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         entities: list[str] | None = None,
         *,
         allow_list: list[str] | None = None,
         threshold: float | None = None,
-    ) -> None: ...
+    ) -> Detector: ...
     def detect(self, text: str, entities: list[str] | None = None) -> list[Entity]: ...
     def add_entity(
         self,
@@ -75,12 +81,13 @@ class Detector:
     def entities(self) -> list[str]:
         """Every entity type this detector reports."""
 
+@final
 class Redactor:
     """A detector plus operators (``replace``, ``mask``, ``hash``, ``remove``, ``pseudonymize``),
     one for all entity types or a dict per type."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         operator: _Operator | None = None,
         entities: list[str] | None = None,
         *,
@@ -90,19 +97,20 @@ class Redactor:
         salt: str | None = None,
         vault: Vault | None = None,
         detector: Detector | None = None,
-    ) -> None: ...
+    ) -> Redactor: ...
     def detect(self, text: str) -> list[Entity]: ...
     def redact(self, text: str) -> RedactResult: ...
     def redact_batch(self, texts: Iterable[str]) -> list[RedactResult]: ...
     def stream(self, hold: int = 256) -> StreamRedactor:
         """A stream redactor with this redactor's settings."""
 
+@final
 class StreamRedactor:
     """Redacts a streamed answer chunk by chunk, holding back at most ``hold`` bytes so no
     secret is ever emitted split across two chunks."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         operator: _Operator | None = None,
         entities: list[str] | None = None,
         *,
@@ -110,7 +118,7 @@ class StreamRedactor:
         salt: str | None = None,
         vault: Vault | None = None,
         hold: int = 256,
-    ) -> None: ...
+    ) -> StreamRedactor: ...
     def push(self, chunk: str) -> str:
         """Takes the next chunk; returns the redacted text that is safe to emit now."""
     def finish(self) -> str:

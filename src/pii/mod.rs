@@ -16,9 +16,8 @@ pub mod validators;
 mod vault;
 
 use std::collections::HashSet;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 
-use once_cell::sync::Lazy;
 use regex::RegexSet;
 
 pub use operators::{redact, Operator, Operators, OPERATOR_NAMES};
@@ -51,7 +50,7 @@ pub struct Detector {
     allow: HashSet<String>,
 }
 
-static BUILTIN: Lazy<Detector> = Lazy::new(|| {
+static BUILTIN: LazyLock<Detector> = LazyLock::new(|| {
     let rules = recognizers::builtin_rules();
     let context = ContextConfig {
         window: rules.context_window,
@@ -70,7 +69,8 @@ static BUILTIN: Lazy<Detector> = Lazy::new(|| {
 });
 
 /// The process-wide detector used by `ravelin.detect`/`redact`; `add_entity` extends it.
-static GLOBAL: Lazy<RwLock<Arc<Detector>>> = Lazy::new(|| RwLock::new(Arc::new(BUILTIN.clone())));
+static GLOBAL: LazyLock<RwLock<Arc<Detector>>> =
+    LazyLock::new(|| RwLock::new(Arc::new(BUILTIN.clone())));
 
 impl Detector {
     fn build(
@@ -152,7 +152,7 @@ impl Detector {
             self.recognizers.iter().cloned().chain(extra).collect();
         if let Some(wanted) = entities {
             self.check_names(wanted, &recognizers)?;
-            recognizers.retain(|r| wanted.iter().any(|w| *w == r.entity));
+            recognizers.retain(|r| wanted.contains(&r.entity));
         }
         let mut allow_set = self.allow.clone();
         allow_set.extend(allow);
@@ -187,7 +187,7 @@ impl Detector {
         if let Some(wanted) = entities {
             self.check_names(wanted, &self.recognizers)?;
         }
-        let wanted = |r: &Recognizer| entities.map_or(true, |w| w.iter().any(|e| *e == r.entity));
+        let wanted = |r: &Recognizer| entities.map_or(true, |w| w.contains(&r.entity));
         let mut found = Vec::new();
         let mut spans = Vec::new();
         let mut run = |r: &Recognizer| {
@@ -205,7 +205,7 @@ impl Detector {
                 }
             }
         };
-        for i in self.set.matches(text).iter() {
+        for i in &self.set.matches(text) {
             let r = &self.recognizers[self.set_owner[i]];
             if wanted(r) {
                 run(r);

@@ -70,7 +70,7 @@ fn process_salt() -> Vec<u8> {
     salt
 }
 
-static PROCESS_SALT: once_cell::sync::Lazy<Vec<u8>> = once_cell::sync::Lazy::new(process_salt);
+static PROCESS_SALT: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(process_salt);
 
 impl Operators {
     /// `default` for every entity type, `by_entity` overriding it per type.

@@ -147,7 +147,7 @@ fn luhn_span(text: &str, s: Span) -> Option<Span> {
 }
 
 /// Card networks by leading digits and allowed lengths (Visa, Mastercard, Amex, Discover,
-/// JCB, Diners, Maestro, UnionPay).
+/// JCB, Diners, Maestro, `UnionPay`).
 fn known_issuer(d: &[u8]) -> bool {
     let prefix = |n: usize| d.iter().take(n).fold(0u32, |a, &x| a * 10 + u32::from(x));
     let len = d.len();
@@ -168,7 +168,8 @@ fn known_issuer(d: &[u8]) -> bool {
                     && (14..=19).contains(&len)
         }
         Some(6) => (12..=19).contains(&len),
-        Some(1) => prefix(4) == 1800 && len == 15 || len == 15,
+        // UATP cards are 15 digits starting with 1.
+        Some(1) => len == 15,
         _ => false,
     }
 }
@@ -479,8 +480,9 @@ pub fn email(text: &str, mut s: Span) -> Option<Span> {
     }
     // `user:pass@host` belongs to a connection string, `x@2x.png` to a file name.
     if matches!(before(text, s.start), Some(b':' | b'/'))
-        || domain.ends_with(".png")
-        || domain.ends_with(".jpg")
+        || [".png", ".jpg", ".gif", ".svg"].iter().any(|x| {
+            domain.len() > x.len() && domain[domain.len() - x.len()..].eq_ignore_ascii_case(x)
+        })
     {
         return None;
     }
@@ -708,9 +710,7 @@ pub fn connection_url(text: &str, s: Span) -> Option<Span> {
 
 /// A JWT's header must be base64url JSON with an `alg` member.
 pub fn jwt(text: &str, mut s: Span) -> Option<Span> {
-    if token_boundary(text, s).is_none() {
-        return None;
-    }
+    token_boundary(text, s)?;
     let raw = &text[s.start..s.end];
     let mut parts = raw.split('.');
     let header = parts.next()?;

@@ -1,14 +1,13 @@
 //! The pseudonym vault: reversible tokens (`<EMAIL_ADDRESS_1>`) for redact → LLM → restore.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{LazyLock, Mutex, PoisonError};
 
-use once_cell::sync::Lazy;
 use regex::Regex;
 
 /// A token as a model may echo it: any case, with or without its angle brackets
 /// (`<EMAIL_ADDRESS_1>`, `email_address_1`, `[Email_Address_1]`).
-static TOKEN: Lazy<Regex> = Lazy::new(|| {
+static TOKEN: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i-u)(<)?\b([a-z][a-z0-9_]*?)_(\d{1,9})\b(>)?").expect("static pattern compiles")
 });
 

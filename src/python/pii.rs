@@ -1,5 +1,8 @@
-//! Python bindings for `crate::pii`: detect, redact, redact_batch, add_entity, Detector,
-//! Redactor, Vault and StreamRedactor. Offsets reaching Python are code points.
+//! Python bindings for `crate::pii`: `detect`, `redact`, `redact_batch`, `add_entity`,
+//! `Detector`, `Redactor`, `Vault` and `StreamRedactor`. Offsets reaching Python are code points.
+
+// pyo3 hands list arguments over as owned `Vec`s; borrowing them is not an option.
+#![allow(clippy::needless_pass_by_value)]
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -15,6 +18,7 @@ use crate::text::bytes_to_chars;
 
 /// A detected entity; offsets are code points into the original text.
 #[pyclass(frozen, module = "ravelin._core", name = "Entity")]
+#[allow(clippy::struct_field_names)] // `entity_type` is the public attribute's name
 pub struct Entity {
     #[pyo3(get)]
     entity_type: String,
@@ -241,19 +245,6 @@ fn custom(
     )
 }
 
-fn configured(
-    entities: Option<Vec<String>>,
-    allow_list: Option<Vec<String>>,
-    threshold: Option<f64>,
-) -> Result<pii::Detector, CoreError> {
-    pii::Detector::global().configured(
-        entities.as_deref(),
-        vec![],
-        allow_list.unwrap_or_default(),
-        threshold.map(|t| t as f32),
-    )
-}
-
 #[pymethods]
 impl Detector {
     #[new]
@@ -264,7 +255,12 @@ impl Detector {
         threshold: Option<f64>,
     ) -> PyResult<Self> {
         Ok(Self {
-            inner: Arc::new(configured(entities, allow_list, threshold)?),
+            inner: Arc::new(pii::Detector::global().configured(
+                entities.as_deref(),
+                vec![],
+                allow_list.unwrap_or_default(),
+                threshold.map(|t| t as f32),
+            )?),
         })
     }
 
@@ -275,7 +271,7 @@ impl Detector {
         text: &Bound<'_, PyString>,
         entities: Option<Vec<String>>,
     ) -> PyResult<Vec<Py<Entity>>> {
-        detect_with(py, &self.inner, text, entities)
+        detect_with(py, &self.inner, text, entities.as_deref())
     }
 
     #[pyo3(signature = (name, pattern, validator=None, context=None, score=0.6))]
@@ -302,10 +298,10 @@ fn detect_with(
     py: Python<'_>,
     detector: &pii::Detector,
     text: &Bound<'_, PyString>,
-    entities: Option<Vec<String>>,
+    entities: Option<&[String]>,
 ) -> PyResult<Vec<Py<Entity>>> {
     let t = text_arg(text);
-    let found = py.detach(|| detector.detect(&t, entities.as_deref()))?;
+    let found = py.detach(|| detector.detect(&t, entities))?;
     to_entities(py, &t, &found)
 }
 
@@ -426,7 +422,7 @@ fn detect(
     text: &Bound<'_, PyString>,
     entities: Option<Vec<String>>,
 ) -> PyResult<Vec<Py<Entity>>> {
-    detect_with(py, &pii::Detector::global(), text, entities)
+    detect_with(py, &pii::Detector::global(), text, entities.as_deref())
 }
 
 #[pyfunction]

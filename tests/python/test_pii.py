@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-
 import ravelin
 
-TEXT = "Mail ana@example.org, card 4111 1111 1111 1111, key ghp_abcdefghijklmnopqrstuvwxyz0123456789."
+TEXT = (
+    "Mail ana@example.org, card 4111 1111 1111 1111, key ghp_abcdefghijklmnopqrstuvwxyz0123456789."
+)
 
 
 def test_entities_carry_type_offsets_score_and_text() -> None:
@@ -41,7 +42,9 @@ def test_entities_filter_and_unknown_names() -> None:
 
 
 def test_operators() -> None:
-    assert ravelin.redact(TEXT).text == "Mail <EMAIL_ADDRESS>, card <CREDIT_CARD>, key <GITHUB_TOKEN>."
+    assert (
+        ravelin.redact(TEXT).text == "Mail <EMAIL_ADDRESS>, card <CREDIT_CARD>, key <GITHUB_TOKEN>."
+    )
     assert ravelin.redact(TEXT, operator="remove").text == "Mail , card , key ."
     masked = ravelin.redact(TEXT, operator="mask", keep=2).text
     assert masked.startswith("Mail *************rg, card *****************11, key ****")
@@ -53,19 +56,34 @@ def test_hash_is_stable_within_a_salt_only() -> None:
     a = ravelin.redact("x ana@example.org y ana@example.org", operator="hash", salt="s1").text
     tokens = re.findall(r"<EMAIL_ADDRESS_[0-9a-f]{6}>", a)
     assert len(tokens) == 2 and tokens[0] == tokens[1]
-    assert a == ravelin.redact("x ana@example.org y ana@example.org", operator="hash", salt="s1").text
+    assert (
+        a == ravelin.redact("x ana@example.org y ana@example.org", operator="hash", salt="s1").text
+    )
     b = ravelin.redact("x ana@example.org", operator="hash", salt="s2").text
     assert tokens[0] not in b
 
 
 def test_vault_round_trip_survives_case_and_punctuation() -> None:
     vault = ravelin.Vault()
-    r = ravelin.redact("Write to ana@example.org and bo@example.net, then ana@example.org", operator="pseudonymize", vault=vault)
+    r = ravelin.redact(
+        "Write to ana@example.org and bo@example.net, then ana@example.org",
+        operator="pseudonymize",
+        vault=vault,
+    )
     assert r.text == "Write to <EMAIL_ADDRESS_1> and <EMAIL_ADDRESS_2>, then <EMAIL_ADDRESS_1>"
     assert len(vault) == 2
-    answer = "Sure: **email_address_2**, (<Email_Address_1>) and [EMAIL_ADDRESS_1]. EMAIL_ADDRESS_9 stays."
-    assert vault.restore(answer) == "Sure: **bo@example.net**, (ana@example.org) and [ana@example.org]. EMAIL_ADDRESS_9 stays."
-    assert vault.restore(r.text) == "Write to ana@example.org and bo@example.net, then ana@example.org"
+    answer = (
+        "Sure: **email_address_2**, (<Email_Address_1>) and [EMAIL_ADDRESS_1]. "
+        "EMAIL_ADDRESS_9 stays."
+    )
+    assert (
+        vault.restore(answer)
+        == "Sure: **bo@example.net**, (ana@example.org) and [ana@example.org]. "
+        "EMAIL_ADDRESS_9 stays."
+    )
+    assert (
+        vault.restore(r.text) == "Write to ana@example.org and bo@example.net, then ana@example.org"
+    )
     vault.clear()
     assert len(vault) == 0 and vault.restore("<EMAIL_ADDRESS_1>") == "<EMAIL_ADDRESS_1>"
 
@@ -89,7 +107,9 @@ def test_add_entity_and_detector_objects() -> None:
     found = ravelin.detect("employee EMP-123456")
     assert [(e.entity_type, e.text) for e in found] == [("TEST_EMPLOYEE_ID", "EMP-123456")]
     d = ravelin.Detector(["EMAIL_ADDRESS"], allow_list=["ops@example.com"])
-    assert [e.text for e in d.detect("ops@example.com ana@example.org EMP-123456")] == ["ana@example.org"]
+    assert [e.text for e in d.detect("ops@example.com ana@example.org EMP-123456")] == [
+        "ana@example.org"
+    ]
     d.add_entity("TEST_CARD_REF", r"\b\d{16}\b", validator="luhn", score=0.9)
     assert "TEST_CARD_REF" in d.entities and "TEST_CARD_REF" not in ravelin.Detector().entities
     with pytest.raises(ravelin.InvalidRuleError, match="TEST_BAD"):
@@ -103,15 +123,29 @@ def test_add_entity_and_detector_objects() -> None:
 
 
 def test_redactor_carries_its_settings() -> None:
-    r = ravelin.Redactor({"CREDIT_CARD": "mask"}, ["CREDIT_CARD", "EMAIL_ADDRESS"], allow_list=["ana@example.org"])
+    r = ravelin.Redactor(
+        {"CREDIT_CARD": "mask"}, ["CREDIT_CARD", "EMAIL_ADDRESS"], allow_list=["ana@example.org"]
+    )
     out = r.redact(TEXT)
-    assert out.text == "Mail ana@example.org, card ***************1111, key ghp_abcdefghijklmnopqrstuvwxyz0123456789."
+    assert (
+        out.text
+        == "Mail ana@example.org, card ***************1111, key "
+        "ghp_abcdefghijklmnopqrstuvwxyz0123456789."
+    )
     assert [x.text for x in r.redact_batch([TEXT])[0].entities] == ["4111 1111 1111 1111"]
 
 
 @pytest.mark.parametrize(
     "text",
-    ["", "\0", "a\0b ana@example.org\0", "\ud800 ana@example.org \udfff", "-----BEGIN", "@" * 10_000, "9" * 100_000],
+    [
+        "",
+        "\0",
+        "a\0b ana@example.org\0",
+        "\ud800 ana@example.org \udfff",
+        "-----BEGIN",
+        "@" * 10_000,
+        "9" * 100_000,
+    ],
 )
 def test_odd_input_never_breaks(text: str) -> None:
     r = ravelin.redact(text)
@@ -130,7 +164,9 @@ def test_lone_surrogates_keep_offsets_valid() -> None:
 def test_large_inputs_stay_linear() -> None:
     big = ("lorem ipsum dolor sit amet " * 2_000_000)[:50_000_000] + " ana@example.org"
     r = ravelin.redact(big)
-    assert [e.entity_type for e in r.entities] == ["EMAIL_ADDRESS"] and r.text.endswith("<EMAIL_ADDRESS>")
+    assert [e.entity_type for e in r.entities] == ["EMAIL_ADDRESS"] and r.text.endswith(
+        "<EMAIL_ADDRESS>"
+    )
     blob = "data:image/png;base64," + "iVBORw0KGgoAAAANSUhEUgAAAAEAAAAB" * 330_000
     assert ravelin.detect(blob) == []
     emails = " ".join(f"user{i}@example.com" for i in range(100_000))

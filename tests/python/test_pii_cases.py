@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pathlib
-import tomllib
 
 import pytest
-
 import ravelin
+import tomllib
 
 CASES = tomllib.loads(
     (pathlib.Path(__file__).parent.parent / "data" / "pii_cases.toml").read_text(encoding="utf-8")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
 import ravelin
 
 ANSWER = (
     "Here you go. Key ghp_abcdefghijklmnopqrstuvwxyz0123456789 and card 4111 1111 1111 1111; "
-    "mail ana@example.org, AWS AKIAIOSFODNN7EXAMPLE.\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n"
+    "mail ana@example.org, AWS AKIAIOSFODNN7EXAMPLE.\n"
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n"
     "-----END RSA PRIVATE KEY-----\nDone."
 )
 SECRETS = [

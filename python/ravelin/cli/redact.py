@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import ravelin
 from ravelin.cli._io import Record, add_input_arguments, run_file_command
@@ -35,9 +36,7 @@ def run(args: argparse.Namespace) -> int:
         print("ravelin: --keep must be >= 0", file=sys.stderr)
         return 2
     try:
-        redactor = ravelin.Redactor(
-            args.operator, entities, keep=args.keep, salt=args.salt
-        )
+        redactor = ravelin.Redactor(args.operator, entities, keep=args.keep, salt=args.salt)
     except ravelin.RavelinError as exc:
         print(f"ravelin: {exc}", file=sys.stderr)
         return 2
