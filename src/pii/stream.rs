@@ -84,14 +84,14 @@ impl StreamRedactor {
         if !last && self.buf.len() - self.emitted <= self.hold {
             return Ok(String::new());
         }
+        let mut cut = if last { self.buf.len() } else { self.safe_cut() };
+        if cut <= self.emitted {
+            return Ok(String::new()); // nothing safe yet: skip the detection pass
+        }
         let findings = self.detector.detect(&self.buf, self.entities.as_deref())?;
-        let mut cut = self.buf.len();
-        if !last {
-            cut = self.safe_cut();
-            // Never cut through a finding: hold it back whole.
-            if let Some(f) = findings.iter().find(|f| f.start < cut && cut < f.end) {
-                cut = f.start;
-            }
+        // Never cut through a finding: hold it back whole.
+        if let Some(f) = findings.iter().find(|f| f.start < cut && cut < f.end) {
+            cut = f.start;
         }
         if cut <= self.emitted {
             return Ok(String::new());

@@ -61,3 +61,11 @@ def test_operators_vault_and_finish() -> None:
         s.push("more")
     with pytest.raises(ValueError, match="hold"):
         ravelin.StreamRedactor(hold=1)
+
+
+def test_whitespace_free_blob_is_not_buffered_whole() -> None:
+    blob = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAAB" * 64_000  # 2 MB, no whitespace
+    s = ravelin.StreamRedactor()
+    emitted_early = sum(len(s.push(blob[i : i + 4096])) for i in range(0, len(blob), 4096))
+    assert emitted_early >= len(blob) - 70_000  # held back at most ~64 KiB
+    assert emitted_early + len(s.finish()) == len(blob)
