@@ -7,6 +7,7 @@
 //! [`Operator`] per entity type. All offsets here are UTF-8 byte offsets.
 
 mod context;
+mod digits;
 mod operators;
 mod pem;
 mod recognizers;
@@ -16,6 +17,7 @@ pub mod validators;
 mod vault;
 
 use std::collections::HashSet;
+use std::ops::Range;
 use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 
 use regex::RegexSet;
@@ -82,7 +84,7 @@ impl Detector {
         let mut patterns = Vec::new();
         let mut set_owner = Vec::new();
         for (i, r) in recognizers.iter().enumerate() {
-            if let Matcher::Regex { regex, .. } = &r.matcher {
+            if let (Matcher::Regex { regex, .. }, false) = (&r.matcher, r.digits_only) {
                 patterns.push(
                     r.trigger
                         .clone()
@@ -190,9 +192,9 @@ impl Detector {
         let wanted = |r: &Recognizer| entities.map_or(true, |w| w.contains(&r.entity));
         let mut found = Vec::new();
         let mut spans = Vec::new();
-        let mut run = |r: &Recognizer| {
+        let mut run = |r: &Recognizer, range: Range<usize>| {
             spans.clear();
-            r.candidates(text, &mut spans);
+            r.candidates(text, range, &mut spans);
             for s in &spans {
                 let score = context::score(text, s.start, s.end, s.score, r, self.context);
                 if score >= self.threshold && !self.allow.contains(&text[s.start..s.end]) {
@@ -208,16 +210,20 @@ impl Detector {
         for i in &self.set.matches(text) {
             let r = &self.recognizers[self.set_owner[i]];
             if wanted(r) {
-                run(r);
+                run(r, 0..text.len());
             }
         }
-        for r in self
-            .recognizers
-            .iter()
-            .filter(|r| matches!(r.matcher, Matcher::Pem))
-        {
-            if wanted(r) {
-                run(r);
+        let mut regions: Option<Vec<Range<usize>>> = None;
+        for r in &self.recognizers {
+            if !wanted(r) {
+                continue;
+            }
+            if r.digits_only {
+                for range in regions.get_or_insert_with(|| digits::regions(text)).iter() {
+                    run(r, range.clone());
+                }
+            } else if matches!(r.matcher, Matcher::Pem) {
+                run(r, 0..text.len());
             }
         }
         Ok(resolve::resolve(found))

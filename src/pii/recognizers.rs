@@ -1,5 +1,7 @@
 //! Recognizers: the compiled form of the rules in `src/rules/pii.json` and of user entities.
 
+use std::ops::Range;
+
 use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
 
@@ -28,6 +30,8 @@ pub(crate) struct RuleSpec {
     #[serde(default)]
     pub trigger: Option<String>,
     #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
     pub matcher: Option<String>,
     #[serde(default)]
     pub group: Option<String>,
@@ -55,6 +59,8 @@ pub struct Recognizer {
     pub matcher: Matcher,
     /// A cheap pattern that must match for the full one to be tried (`None`: the full one).
     pub trigger: Option<String>,
+    /// Runs only around digit runs (see `digits::regions`) instead of over the whole text.
+    pub digits_only: bool,
     pub score: f32,
     pub validator: Option<Validator>,
     pub context: Vec<String>,
@@ -113,6 +119,7 @@ impl Recognizer {
             entity: spec.entity,
             matcher,
             trigger: spec.trigger,
+            digits_only: spec.scope.as_deref() == Some("digits"),
             score: spec.score,
             validator,
             context: lower(spec.context),
@@ -145,6 +152,7 @@ impl Recognizer {
                 score,
                 pattern: Some(pattern.to_owned()),
                 trigger: None,
+                scope: None,
                 matcher: None,
                 group: None,
                 validator: validator.map(str::to_owned),
@@ -155,12 +163,15 @@ impl Recognizer {
         )
     }
 
-    /// Pushes every candidate span (validated, not yet context-scored) into `out`.
-    pub fn candidates(&self, text: &str, out: &mut Vec<Span>) {
+    /// Pushes every candidate span found in `text[range]` (validated against the whole text,
+    /// not yet context-scored) into `out`.
+    pub fn candidates(&self, text: &str, range: Range<usize>, out: &mut Vec<Span>) {
+        let base = range.start;
+        let hay = &text[range];
         let mut push = |start: usize, end: usize| {
             let span = Span {
-                start,
-                end,
+                start: base + start,
+                end: base + end,
                 score: self.score,
             };
             let kept = match self.validator {
@@ -175,7 +186,7 @@ impl Recognizer {
         };
         match &self.matcher {
             Matcher::Regex { regex, group: None } => {
-                for m in regex.find_iter(text) {
+                for m in regex.find_iter(hay) {
                     push(m.start(), m.end());
                 }
             }
@@ -187,8 +198,8 @@ impl Recognizer {
                 // from the value itself: it may hold the key of the real pair.
                 let mut at = 0;
                 let mut locs = regex.capture_locations();
-                while at < text.len() {
-                    let Some(whole) = regex.captures_read_at(&mut locs, text, at) else {
+                while at < hay.len() {
+                    let Some(whole) = regex.captures_read_at(&mut locs, hay, at) else {
                         break;
                     };
                     let Some((start, end)) = locs.get(*g) else {
@@ -202,7 +213,7 @@ impl Recognizer {
                     };
                 }
             }
-            Matcher::Pem => super::pem::find(text, &mut |s, e| {
+            Matcher::Pem => super::pem::find(hay, &mut |s, e| {
                 push(s, e);
             }),
         }

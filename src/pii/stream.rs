@@ -84,7 +84,11 @@ impl StreamRedactor {
         if !last && self.buf.len() - self.emitted <= self.hold {
             return Ok(String::new());
         }
-        let mut cut = if last { self.buf.len() } else { self.safe_cut() };
+        let mut cut = if last {
+            self.buf.len()
+        } else {
+            self.safe_cut()
+        };
         if cut <= self.emitted {
             return Ok(String::new()); // nothing safe yet: skip the detection pass
         }
