@@ -27,7 +27,15 @@ DEFAULT = next(
     (p / CORPUS for p in pathlib.Path(__file__).resolve().parents if (p / CORPUS).is_file()),
     CORPUS,
 )
-SHARED = ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE", "IP_ADDRESS", "CRYPTO"]
+SHARED = [
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "CREDIT_CARD",
+    "US_SSN",
+    "IBAN_CODE",
+    "IP_ADDRESS",
+    "CRYPTO",
+]
 
 Span = tuple[str, int, int]
 
