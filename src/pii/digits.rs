@@ -1,4 +1,5 @@
-//! Digit regions: where number-shaped entities (phones, cards, SSNs, IPs, IBANs) can be.
+//! Digit regions: where number-shaped entities (phones, cards, SSNs, IPs, IBANs, bitcoin
+//! addresses) can be.
 //!
 //! Prose is mostly letters; instead of running five digit-led regexes over all of it, they run
 //! only over the few windows around digit runs. Windows keep a margin on both sides so the
@@ -9,8 +10,9 @@ use std::ops::Range;
 
 /// Digits closer than this belong to one region (a number grouped by separators).
 const GAP: usize = 24;
-/// Bytes kept on each side of a region's first and last digit.
-const MARGIN: usize = 8;
+/// Bytes kept on each side of a region's first and last digit: enough for the letters of
+/// an IBAN's country code, or of a base58 address or IPv6 group after its last digit.
+const MARGIN: usize = 40;
 
 /// Byte ranges (on char boundaries, sorted, disjoint) covering every ASCII digit of `text`.
 pub fn regions(text: &str) -> Vec<Range<usize>> {
@@ -50,8 +52,11 @@ mod tests {
 
     #[test]
     fn groups_numbers_and_keeps_margins() {
-        let text = "no digits here, then call +44 20 7946 0958 and then, much much later, on 5 é";
-        let r = regions(text);
+        let text = format!(
+            "no digits, then call +44 20 7946 0958 and {} on 5 é",
+            "much later ".repeat(12)
+        );
+        let r = regions(&text);
         assert_eq!(r.len(), 2);
         assert!(text[r[0].clone()].contains("+44 20 7946 0958"));
         assert!(text[r[1].clone()].contains('5'));

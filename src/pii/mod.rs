@@ -1,8 +1,9 @@
 //! PII and secret detection and redaction.
 //!
 //! A [`Detector`] runs recognizers (patterns from `src/rules/pii.json` plus user entities)
-//! over the original text: one `RegexSet` pass over cheap triggers (`@`, `sk-`, three digits)
-//! says which recognizers can match at all, only those run for spans, validators check each candidate, context words adjust its score, and
+//! over the original text: one Aho-Corasick pass over trigger literals (`@`, `sk-`, `password`)
+//! says which recognizers can match at all (a `RegexSet` does the same for user patterns),
+//! digit-led ones run only around digit runs, only those run for spans, validators check each candidate, context words adjust its score, and
 //! overlaps are resolved deterministically. [`redact`] then rewrites the spans with one
 //! [`Operator`] per entity type. All offsets here are UTF-8 byte offsets.
 
@@ -20,6 +21,7 @@ use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 
+use aho_corasick::AhoCorasick;
 use regex::RegexSet;
 
 pub use operators::{redact, Operator, Operators, OPERATOR_NAMES};
@@ -44,7 +46,11 @@ pub struct Finding {
 #[derive(Debug, Clone)]
 pub struct Detector {
     recognizers: Vec<Recognizer>,
-    /// One trigger per regex recognizer: a single cheap pass says which can match at all.
+    /// Every recognizer's trigger literals in one automaton: a single cheap pass says which
+    /// recognizers can match at all.
+    triggers: AhoCorasick,
+    trigger_owner: Vec<usize>,
+    /// Patterns without triggers (user entities) as a `RegexSet`: the same filter for them.
     set: RegexSet,
     set_owner: Vec<usize>,
     threshold: f32,
@@ -81,18 +87,28 @@ impl Detector {
         context: ContextConfig,
         allow: HashSet<String>,
     ) -> Result<Self> {
-        let mut patterns = Vec::new();
-        let mut set_owner = Vec::new();
+        let (mut literals, mut trigger_owner) = (Vec::new(), Vec::new());
+        let (mut patterns, mut set_owner) = (Vec::new(), Vec::new());
         for (i, r) in recognizers.iter().enumerate() {
-            if let (Matcher::Regex { regex, .. }, false) = (&r.matcher, r.digits_only) {
-                patterns.push(
-                    r.trigger
-                        .clone()
-                        .unwrap_or_else(|| regex.as_str().to_owned()),
-                );
+            let Matcher::Regex { regex, .. } = &r.matcher else {
+                continue;
+            };
+            if r.digits_only {
+                continue;
+            }
+            if r.triggers.is_empty() {
+                patterns.push(regex.as_str().to_owned());
                 set_owner.push(i);
             }
+            for t in &r.triggers {
+                literals.push(t.clone());
+                trigger_owner.push(i);
+            }
         }
+        let triggers = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&literals)
+            .map_err(|e| CoreError::new(ErrorKind::InvalidRule, format!("triggers: {e}")))?;
         let set = regex::RegexSetBuilder::new(patterns)
             .size_limit(1 << 26)
             .dfa_size_limit(1 << 26)
@@ -105,6 +121,8 @@ impl Detector {
             })?;
         Ok(Self {
             recognizers,
+            triggers,
+            trigger_owner,
             set,
             set_owner,
             threshold,
@@ -207,8 +225,18 @@ impl Detector {
                 }
             }
         };
-        for i in &self.set.matches(text) {
-            let r = &self.recognizers[self.set_owner[i]];
+        // Which recognizers can match: trigger literals (overlapping, so `sk-` inside
+        // `sk-ant-` counts for both), then the set for patterns without triggers.
+        let mut hit = vec![false; self.recognizers.len()];
+        for m in self.triggers.find_overlapping_iter(text) {
+            hit[self.trigger_owner[m.pattern().as_usize()]] = true;
+        }
+        if !self.set_owner.is_empty() {
+            for i in &self.set.matches(text) {
+                hit[self.set_owner[i]] = true;
+            }
+        }
+        for (r, _) in self.recognizers.iter().zip(&hit).filter(|(_, &h)| h) {
             if wanted(r) {
                 run(r, 0..text.len());
             }

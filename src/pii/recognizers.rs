@@ -28,7 +28,7 @@ pub(crate) struct RuleSpec {
     #[serde(default)]
     pub pattern: Option<String>,
     #[serde(default)]
-    pub trigger: Option<String>,
+    pub triggers: Vec<String>,
     #[serde(default)]
     pub scope: Option<String>,
     #[serde(default)]
@@ -57,8 +57,8 @@ pub struct Recognizer {
     pub name: String,
     pub entity: String,
     pub matcher: Matcher,
-    /// A cheap pattern that must match for the full one to be tried (`None`: the full one).
-    pub trigger: Option<String>,
+    /// Literals of which one must occur for the pattern to be tried (empty: see `Detector`).
+    pub triggers: Vec<String>,
     /// Runs only around digit runs (see `digits::regions`) instead of over the whole text.
     pub digits_only: bool,
     pub score: f32,
@@ -118,7 +118,7 @@ impl Recognizer {
             name: spec.name,
             entity: spec.entity,
             matcher,
-            trigger: spec.trigger,
+            triggers: spec.triggers,
             digits_only: spec.scope.as_deref() == Some("digits"),
             score: spec.score,
             validator,
@@ -151,7 +151,7 @@ impl Recognizer {
                 entity: name.to_owned(),
                 score,
                 pattern: Some(pattern.to_owned()),
-                trigger: None,
+                triggers: Vec::new(),
                 scope: None,
                 matcher: None,
                 group: None,
