@@ -50,6 +50,9 @@ pub struct Detector {
     /// recognizers can match at all.
     triggers: AhoCorasick,
     trigger_owner: Vec<usize>,
+    /// One-byte triggers (`@`), found with memchr: in the automaton they would make every
+    /// byte of prose a candidate start.
+    byte_triggers: Vec<(u8, usize)>,
     /// Patterns without triggers (user entities) as a `RegexSet`: the same filter for them.
     set: RegexSet,
     set_owner: Vec<usize>,
@@ -87,7 +90,8 @@ impl Detector {
         context: ContextConfig,
         allow: HashSet<String>,
     ) -> Result<Self> {
-        let (mut literals, mut trigger_owner) = (Vec::new(), Vec::new());
+        let (mut literals, mut trigger_owner, mut byte_triggers) =
+            (Vec::new(), Vec::new(), Vec::new());
         let (mut patterns, mut set_owner) = (Vec::new(), Vec::new());
         for (i, r) in recognizers.iter().enumerate() {
             let Matcher::Regex { regex, .. } = &r.matcher else {
@@ -101,8 +105,12 @@ impl Detector {
                 set_owner.push(i);
             }
             for t in &r.triggers {
-                literals.push(t.clone());
-                trigger_owner.push(i);
+                if let [b] = t.as_bytes() {
+                    byte_triggers.push((*b, i));
+                } else {
+                    literals.push(t.clone());
+                    trigger_owner.push(i);
+                }
             }
         }
         let triggers = AhoCorasick::builder()
@@ -123,6 +131,7 @@ impl Detector {
             recognizers,
             triggers,
             trigger_owner,
+            byte_triggers,
             set,
             set_owner,
             threshold,
@@ -230,6 +239,9 @@ impl Detector {
         let mut hit = vec![false; self.recognizers.len()];
         for m in self.triggers.find_overlapping_iter(text) {
             hit[self.trigger_owner[m.pattern().as_usize()]] = true;
+        }
+        for &(b, owner) in &self.byte_triggers {
+            hit[owner] |= memchr::memchr(b, text.as_bytes()).is_some();
         }
         if !self.set_owner.is_empty() {
             for i in &self.set.matches(text) {
