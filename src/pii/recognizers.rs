@@ -30,6 +30,8 @@ pub(crate) struct RuleSpec {
     #[serde(default)]
     pub triggers: Vec<String>,
     #[serde(default)]
+    pub triggers_any_case: bool,
+    #[serde(default)]
     pub scope: Option<String>,
     #[serde(default)]
     pub matcher: Option<String>,
@@ -59,6 +61,8 @@ pub struct Recognizer {
     pub matcher: Matcher,
     /// Literals of which one must occur for the pattern to be tried (empty: see `Detector`).
     pub triggers: Vec<String>,
+    /// Triggers also count in lower, UPPER and Capital case (`password`, `DB_PASSWORD`).
+    pub triggers_any_case: bool,
     /// Runs only around digit runs (see `digits::regions`) instead of over the whole text.
     pub digits_only: bool,
     pub score: f32,
@@ -119,6 +123,7 @@ impl Recognizer {
             entity: spec.entity,
             matcher,
             triggers: spec.triggers,
+            triggers_any_case: spec.triggers_any_case,
             digits_only: spec.scope.as_deref() == Some("digits"),
             score: spec.score,
             validator,
@@ -152,6 +157,7 @@ impl Recognizer {
                 score,
                 pattern: Some(pattern.to_owned()),
                 triggers: Vec::new(),
+                triggers_any_case: false,
                 scope: None,
                 matcher: None,
                 group: None,
