@@ -2,9 +2,9 @@
 //!
 //! A [`Detector`] runs recognizers (patterns from `src/rules/pii.json` plus user entities)
 //! over the original text: one Aho-Corasick pass over trigger literals (`@`, `sk-`, `password`)
-//! says which recognizers can match at all (a `RegexSet` does the same for user patterns),
-//! digit-led ones run only around digit runs, only those run for spans, validators check each candidate, context words adjust its score, and
-//! overlaps are resolved deterministically. [`redact`] then rewrites the spans with one
+//! says which recognizers can match at all (a `RegexSet` does the same for user patterns);
+//! digit-led ones run only in windows around digit runs. Validators check each candidate,
+//! context words adjust its score, and overlaps are resolved deterministically. [`redact`] then rewrites the spans with one
 //! [`Operator`] per entity type. All offsets here are UTF-8 byte offsets.
 
 mod context;
