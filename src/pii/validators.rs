@@ -33,6 +33,7 @@ pub const VALIDATORS: &[(&str, Validator)] = &[
     ("luhn", luhn_span),
     ("password", password),
     ("phone", phone),
+    ("ravelin_key", ravelin_key),
     ("token_boundary", token_boundary),
     ("trim_punctuation", trim_punctuation),
     ("us_ssn", us_ssn),
@@ -97,6 +98,12 @@ fn glued_right(text: &str, end: usize) -> bool {
 pub fn token_boundary(text: &str, s: Span) -> Option<Span> {
     let glued = |c: Option<u8>| c.is_some_and(|c| is_word(c) || c == b'-');
     (!glued(before(text, s.start)) && !glued(after(text, s.end))).then_some(s)
+}
+
+/// A ravelin API key only when its CRC32 checksum holds: the same shape with a bad checksum is
+/// a Stripe restricted key (`rk_live_...`), which the Stripe rule reports instead.
+pub fn ravelin_key(text: &str, s: Span) -> Option<Span> {
+    token_boundary(text, s).filter(|s| crate::keys::check_key_format(&text[s.start..s.end]))
 }
 
 /// Drops trailing sentence punctuation a greedy pattern swallowed (`... db:5432/app.`).
