@@ -19,6 +19,7 @@ _COMMANDS = (
     # --- keys ---
 
     # --- guard ---
+    "ravelin.cli.demo",
 
 )
 
