@@ -52,7 +52,7 @@ def _audit_to_devnull() -> None:
 def _policy():
     from ravelin.policy import Policy
 
-    return Policy(rate_limit=HIGH_LIMIT, token_budget=10**12, cost_budget=10.0**9)
+    return Policy(rate_limit=HIGH_LIMIT, tokens_per_day=10**11, cost_per_day=10.0**9)
 
 
 # -- FastAPI ------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from typing import Any, Optional
 import ravelin
 from ravelin import audit
 from ravelin.errors import (
+    BudgetExceededError,
     ContentBlockedError,
     GuardError,
     InvalidRequestError,
@@ -48,6 +49,7 @@ from ravelin.errors import (
     PermissionDeniedError,
     RateLimitedError,
     ServiceUnavailableError,
+    TemporarilyBlockedError,
 )
 from ravelin.policy import WILDCARD, PathSegment, Policy, parse_path
 
@@ -110,6 +112,7 @@ class Context:
     input_tokens: int = 0
     output_tokens: int = 0
     headers: dict[str, str] = field(default_factory=dict)
+    reservation: Any = None
     done: bool = False
 
 
@@ -134,6 +137,7 @@ class _Call:
     fallback: Any = None
     # Sync-only backends that may block (SQLite) run in a thread under the async driver.
     blocking: bool = False
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
 
 
 _Steps = Generator[_Call, Any, Any]
@@ -143,8 +147,9 @@ class Guard:
     """The pipeline for one `Policy` and its state backends.
 
     ``keys`` is a `ravelin.keys` store (required when the policy requires a key); the rate
-    limiter, budget and abuse counters are built from the policy (in-process, or Redis when
-    ``policy.redis_url`` is set) unless given.
+    limiter (`ravelin.RateLimiter` / `ravelin.limits.RedisRateLimiter`), budget
+    (`ravelin.budgets`) and abuse counters (`ravelin.abuse`) are built from the policy,
+    in-process or in Redis when ``policy.redis_url`` is set, unless given.
     """
 
     def __init__(
@@ -153,12 +158,16 @@ class Guard:
         *,
         keys: Any = None,
         limiter: Any = None,
+        budget: Any = None,
+        abuse: Any = None,
     ) -> None:
         self.policy = policy or Policy()
         if self.policy.require_key and keys is None:
             raise ValueError("keys: a key store is required when the policy requires a key")
         self.keys = keys
         self.limiter = limiter if limiter is not None else _default_limiter(self.policy)
+        self.budget = budget if budget is not None else _default_budget(self.policy)
+        self.abuse = abuse if abuse is not None else _default_abuse(self.policy)
         self._key_headers = tuple(h.lower() for h in self.policy.key_headers)
         self._scanner = (
             ravelin.Scanner(threshold=self.policy.injection_threshold)
@@ -172,7 +181,7 @@ class Guard:
     def scoped(self, policy: Policy) -> Guard:
         """A guard with another policy (one route's scopes or limit) sharing this one's state."""
         limiter = self.limiter if policy.rate_limit == self.policy.rate_limit else None
-        return Guard(policy, keys=self.keys, limiter=limiter)
+        return Guard(policy, keys=self.keys, limiter=limiter, budget=self.budget, abuse=self.abuse)
 
     # -- drivers ------------------------------------------------------------------------------
 
@@ -229,7 +238,7 @@ class Guard:
                 return stop.value
             value, error = None, None
             try:
-                value = getattr(call.target, call.method)(*call.args)
+                value = getattr(call.target, call.method)(*call.args, **call.kwargs)
             except GuardError as e:
                 error = e
             except OUTAGE_ERRORS as e:
@@ -250,7 +259,7 @@ class Guard:
                     method = getattr(call.target, call.method)
                     if call.blocking and not inspect.iscoroutinefunction(method):
                         method = functools.partial(asyncio.to_thread, method)
-                value = method(*call.args)
+                value = method(*call.args, **call.kwargs)
                 if inspect.isawaitable(value):
                     value = await value
             except GuardError as e:
@@ -353,12 +362,20 @@ class Guard:
             raise PermissionDeniedError("missing_scope:" + ",".join(missing))
 
     def _check_penalty(self, ctx: Context) -> _Steps:
-        return
-        yield
+        if self.abuse is None:
+            return
+        left = yield _Call(self.abuse, "blocked", (ctx.identity,), fail_open=self.policy.fail_open)
+        if left:
+            raise TemporarilyBlockedError("penalty_box", retry_after=left)
 
     def _count_abuse(self, ctx: Context, err: GuardError) -> _Steps:
-        return
-        yield
+        """Count a content or size denial towards the client's penalty box (best effort)."""
+        if self.abuse is None or not ctx.identity or not isinstance(err, ABUSE_ERRORS):
+            return
+        try:
+            yield _Call(self.abuse, "record", (ctx.identity, err.reason), fail_open=True)
+        except GuardError:
+            log.warning("abuse counter unavailable; denial not counted")
 
     @staticmethod
     def _rate_headers(decision: Any) -> dict[str, str]:
@@ -433,11 +450,22 @@ class Guard:
         ctx.prompts = [container[key] for container, key in slots]
 
     def _charge(self, ctx: Context) -> _Steps:
-        if ctx.prompts:
-            model = self.policy.model
-            ctx.input_tokens = sum(ravelin.estimate_tokens(t, model=model) for t in ctx.prompts)
-        return
-        yield
+        """Estimate the prompt tokens and reserve them (and their cost) against the budget."""
+        ctx.input_tokens = sum(self._tokens(t) for t in ctx.prompts)
+        if self.budget is None:
+            return
+        decision = yield _Call(
+            self.budget,
+            "reserve",
+            (ctx.identity, ctx.input_tokens, self.policy.model),
+            fail_open=self.policy.fail_open,
+        )
+        if decision is None:
+            ctx.reasons.append("budget_unavailable")
+        elif not decision.allowed:
+            raise BudgetExceededError("budget", retry_after=decision.retry_after)
+        else:
+            ctx.reservation = decision
 
     # -- output -------------------------------------------------------------------------------
 
@@ -503,9 +531,18 @@ class Guard:
         if ctx.done:
             return
         ctx.done = True
+        if ctx.reservation is not None:
+            try:
+                yield _Call(
+                    self.budget,
+                    "charge",
+                    (ctx.identity, ctx.input_tokens, ctx.output_tokens, self.policy.model),
+                    fail_open=True,
+                    kwargs={"reserved": ctx.reservation},
+                )
+            except GuardError:  # the answer is already out: record, do not fail the request
+                ctx.reasons.append("budget_unavailable")
         self._audit(ctx, "error" if failed else "flag" if ctx.flagged else "allow", None)
-        return
-        yield
 
     def _audit(self, ctx: Context, decision: str, err: Optional[GuardError]) -> None:
         audit.emit(
@@ -752,4 +789,48 @@ def _string_slots(value: Any) -> Generator[tuple[Any, Any], None, None]:
 def _default_limiter(policy: Policy) -> Any:
     if not policy.rate_limit:
         return None
-    return ravelin.RateLimiter(policy.rate_limit)
+    if policy.redis_url is None:
+        return ravelin.RateLimiter(policy.rate_limit)
+    from ravelin.limits import RedisRateLimiter
+
+    return RedisRateLimiter(
+        policy.redis_url,
+        policy.rate_limit,
+        fail_open=policy.fail_open,
+        timeout=policy.redis_timeout,
+    )
+
+
+def _default_budget(policy: Policy) -> Any:
+    limits = {
+        "tokens_per_day": policy.tokens_per_day,
+        "tokens_per_month": policy.tokens_per_month,
+        "cost_per_day": policy.cost_per_day,
+        "cost_per_month": policy.cost_per_month,
+    }
+    if all(v is None for v in limits.values()):
+        return None
+    from ravelin.budgets import Budget, RedisBudget
+
+    if policy.redis_url is None:
+        return Budget(**limits)
+    return RedisBudget(
+        policy.redis_url, **limits, fail_open=policy.fail_open, timeout=policy.redis_timeout
+    )
+
+
+def _default_abuse(policy: Policy) -> Any:
+    if not policy.abuse_threshold:
+        return None
+    from ravelin.abuse import AbuseGuard, RedisAbuseGuard
+
+    settings = {
+        "threshold": policy.abuse_threshold,
+        "window": policy.abuse_window,
+        "penalty": policy.abuse_penalty,
+    }
+    if policy.redis_url is None:
+        return AbuseGuard(**settings)
+    return RedisAbuseGuard(
+        policy.redis_url, **settings, fail_open=policy.fail_open, timeout=policy.redis_timeout
+    )

@@ -26,7 +26,6 @@ ENV_PREFIX = "RAVELIN_"
 INJECTION_ACTIONS = ("block", "flag", "log")
 PII_INPUT_ACTIONS = ("allow", "redact", "block")
 PII_OUTPUT_ACTIONS = ("allow", "redact", "block")
-BUDGET_PERIODS = ("day", "month")
 
 # A compiled prompt-field path: dict keys (str), list indices (int) and `[*]` (WILDCARD).
 WILDCARD = None
@@ -65,12 +64,13 @@ class Policy:
     pii_input_action: str = "redact"
     pii_input_entities: Mapping[str, str] = field(default_factory=dict)
     pii_output_action: str = "redact"
-    # Token and cost budgets per key and period (None = unlimited); `model` prices the tokens.
+    # Token and cost (USD) budgets per key per UTC day / month (None = unlimited); `model`
+    # counts and prices the tokens.
     model: str = "gpt-4o"
-    max_output_tokens: int = 1024
-    token_budget: Optional[int] = None
-    cost_budget: Optional[float] = None
-    budget_period: str = "day"
+    tokens_per_day: Optional[int] = None
+    tokens_per_month: Optional[int] = None
+    cost_per_day: Optional[float] = None
+    cost_per_month: Optional[float] = None
     # Abuse: `abuse_threshold` denials within `abuse_window` seconds put the client in a penalty
     # box for `abuse_penalty` seconds (0 disables).
     abuse_threshold: int = 10
@@ -94,18 +94,19 @@ class Policy:
         _check_choice("injection_action", self.injection_action, INJECTION_ACTIONS)
         _check_choice("pii_input_action", self.pii_input_action, PII_INPUT_ACTIONS)
         _check_choice("pii_output_action", self.pii_output_action, PII_OUTPUT_ACTIONS)
-        _check_choice("budget_period", self.budget_period, BUDGET_PERIODS)
         for entity, action in self.pii_input_entities.items():
             _check_choice(f"pii_input_entities[{entity!r}]", action, PII_INPUT_ACTIONS)
         if not self.key_headers:
             raise ValueError("key_headers: give at least one header name")
-        for name in ("max_body_bytes", "max_field_chars", "max_output_tokens"):
+        for name in ("max_body_bytes", "max_field_chars"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be a positive integer, got {getattr(self, name)}")
-        for name in ("abuse_threshold", "abuse_window", "abuse_penalty"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name}: must not be negative, got {getattr(self, name)}")
-        for name in ("token_budget", "cost_budget"):
+        if self.abuse_threshold < 0:
+            raise ValueError(f"abuse_threshold: must not be negative, got {self.abuse_threshold}")
+        for name in ("abuse_window", "abuse_penalty"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}: must be positive seconds, got {getattr(self, name)}")
+        for name in ("tokens_per_day", "tokens_per_month", "cost_per_day", "cost_per_month"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"{name}: must not be negative, got {value}")
