@@ -235,22 +235,24 @@ class _Responder:
             headers.extend((k.lower().encode(), v.encode()) for k, v in ctx.headers.items())
             content_type = dict(headers).get(b"content-type", b"").decode("latin-1")
             self.kind = pipeline.body_kind(content_type)
-        if self.kind is not None:
-            # The body may change length: drop Content-Length (JSON gets it back at the end).
-            headers = [(k, v) for k, v in headers if k != b"content-length"]
-        message = {**message, "headers": headers}
-        if self.kind == "json" or self.kind == "text":
-            self.start = message  # held until the whole body is filtered (it may be blocked)
+        if self.kind is None:
+            await self.downstream({**message, "headers": headers})
             return
-        if self.kind == "stream":
-            self.stream = scope[_GUARD].stream_filter(ctx, content_type)
-        await self.downstream(message)
+        # Held until the body shows its shape: a whole body is filtered (and may still be
+        # refused) before anything is sent; a streamed text body is filtered as it goes.
+        # Either way its length may change, so Content-Length is recomputed or dropped.
+        headers = [(k, v) for k, v in headers if k != b"content-length"]
+        self.start = {**message, "headers": headers}
 
     async def _body(self, message: Message) -> None:
         guard: pipeline.Guard = self.scope[_GUARD]
         ctx: Context = self.scope[_CONTEXT]
         chunk: bytes = message.get("body", b"")
         more = message.get("more_body", False)
+        if self.stream is None and more and not self.buffer and self.kind != "json":
+            assert self.start is not None
+            self.stream = guard.stream_filter(ctx, _content_type(self.start))
+            await self.downstream(self.start)
         if self.stream is not None:
             try:
                 out = (
