@@ -5,9 +5,10 @@ PII are redacted before the "model" sees them, anything that slips through is re
 way out, injection attempts are blocked, and a key gets 30 requests per minute.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI must see the endpoint's Annotated
+# dependency (a local guard) as an object, not as a string.
 import json
+import logging
 import os
 import shlex
 import tempfile
@@ -118,5 +119,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> int:
         base_url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
         print(f"RAVELIN_DEMO_KEY={key}", flush=True)
         print(instructions(key, base_url), flush=True)
+        # Every decision as one JSON line on stderr, to watch the guard at work.
+        audit = logging.getLogger("ravelin.audit")
+        audit.setLevel(logging.INFO)
+        audit.addHandler(logging.StreamHandler())
         uvicorn.run(app, host=host, port=port, log_level="warning")
     return 0

@@ -26,10 +26,12 @@ from collections.abc import Iterable
 from typing import Any, Callable, Optional, TypeVar
 
 from fastapi import FastAPI, Security
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.models import APIKey, APIKeyIn
 from fastapi.security import SecurityScopes
 from fastapi.security.base import SecurityBase
+from starlette.exceptions import HTTPException
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -132,8 +134,18 @@ class Guard(SecurityBase):
             # FastAPI parses and validates the body itself; keep its details out of the answer.
             return _error_response(request.scope, InvalidRequestError("validation"))
 
+        async def on_http_error(request: StarletteRequest, exc: Exception) -> Response:
+            # A body that is not UTF-8 fails in FastAPI's own parsing, before any dependency,
+            # as a 400 with this detail; answer it like every other unreadable body. The app's
+            # own HTTPExceptions keep FastAPI's handling.
+            assert isinstance(exc, HTTPException)
+            if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+                return _error_response(request.scope, InvalidRequestError("unreadable_body"))
+            return await http_exception_handler(request, exc)
+
         app.add_exception_handler(GuardError, on_guard_error)
         app.add_exception_handler(RequestValidationError, on_invalid_body)
+        app.add_exception_handler(HTTPException, on_http_error)
 
     async def __call__(self, request: StarletteRequest, security_scopes: SecurityScopes) -> Context:
         scope = request.scope

@@ -174,6 +174,8 @@ class Guard:
             if self.policy.injection_threshold is not None
             else None
         )
+        # Loads the tokenizer tables now, not on the first request, and checks the model name.
+        ravelin.estimate_tokens("warm-up", model=self.policy.model)
         self._www_authenticate = (
             'Bearer realm="api"' if "authorization" in self._key_headers else "ApiKey"
         )
@@ -307,6 +309,7 @@ class Guard:
                 if self.policy.require_key:
                     raise MissingKeyError("missing_key")
                 ctx.identity = f"ip:{ctx.client_ip}"
+                self.authorize(ctx, self.policy.scopes)
             else:
                 ctx.masked_key = ravelin.mask_key(raw)
                 record = yield _Call(self.keys, "authenticate", (raw,), blocking=True)
@@ -579,17 +582,23 @@ class _TextFilter:
         self._guard = guard
         self._ctx = ctx
         policy = guard.policy
-        self._redactor = ravelin.StreamRedactor() if policy.pii_output_action != "allow" else None
+        # On a stream the status line is already sent, so output "block" redacts instead.
+        redacts = policy.pii_output_action != "allow"
+        self._redactor = ravelin.StreamRedactor() if redacts else None
         self._hold = len(policy.canary_token) - 1 if policy.canary_token else 0
         self._pending = ""
 
     def feed(self, text: str) -> str:
         if self._redactor is not None:
-            text = self._redactor.feed(text)
+            text = self._redactor.push(text)
         return self._release(text, final=False)
 
     def close(self) -> str:
-        text = self._redactor.finish() if self._redactor is not None else ""
+        """Everything held back; the filter stays usable (events may follow an SSE [DONE])."""
+        text = ""
+        if self._redactor is not None:
+            text = self._redactor.finish()
+            self._redactor = ravelin.StreamRedactor()
         return self._release(text, final=True)
 
     def _release(self, text: str, *, final: bool) -> str:

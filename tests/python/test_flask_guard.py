@@ -7,6 +7,7 @@ limits, JSON and SSE output, a body without Content-Length, and a view that rais
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -14,6 +15,7 @@ from flask import Flask, Response, request
 from ravelin.flask import Guard, current_context
 from ravelin.keys import SQLiteKeyStore
 from ravelin.policy import Policy
+from werkzeug.test import EnvironBuilder
 
 EMAIL = "jane.doe@example.com"
 
@@ -102,11 +104,16 @@ def test_a_chunked_body_over_the_limit_is_413(store):
     client = make_app(store, RAVELIN_MAX_BODY_BYTES="100").test_client()
     key = store.create("u", ["chat"]).key
     body = json.dumps({"prompt": "x" * 500}).encode()
-    r = client.post(
-        "/echo",
-        input_stream=iter([body]),
-        headers={**auth(key), "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
-    )
+    # No Content-Length: the size is only known by reading, which stops at the limit.
+    environ = EnvironBuilder(
+        path="/echo",
+        method="POST",
+        input_stream=io.BytesIO(body),
+        headers={**auth(key), "Content-Type": "application/json"},
+    ).get_environ()
+    del environ["CONTENT_LENGTH"]
+    environ["wsgi.input_terminated"] = True
+    r = client.open(environ)
     assert r.status_code == 413 and r.json["error"]["code"] == "payload_too_large"
 
 

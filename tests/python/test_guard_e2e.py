@@ -18,11 +18,11 @@ from ravelin.keys import SQLiteKeyStore
 CANARY = "CANARY-7f3a9c2e51"
 EMAIL = "jane.doe@example.com"
 PHONE = "+1 415 555 0134"
-SSN = "078-05-1120"
+SSN = "536-22-1845"
 ERROR_KEYS = {"code", "message", "request_id"}
 
 ENV = {
-    "RAVELIN_RATE_LIMIT": "20/minute",
+    "RAVELIN_RATE_LIMIT": "20/hour",  # GCRA refills one per 3 min: no refill mid-test
     "RAVELIN_MAX_BODY_BYTES": "4096",
     "RAVELIN_MAX_FIELD_CHARS": "1000",
     # Emails pass the input check (so the output redaction shows), SSNs are refused outright.
@@ -93,7 +93,7 @@ def test_allowed_call_carries_request_id_and_rate_limit_headers(server, key):
     assert r.headers["x-request-id"] == "abc-123"
     assert r.headers["x-ratelimit-limit"] == "20"
     assert r.headers["x-ratelimit-remaining"] == "19"
-    assert r.headers["ratelimit-policy"] == '"default";q=20;w=60'
+    assert r.headers["ratelimit-policy"] == '"default";q=20;w=3600'
     assert r.headers["ratelimit"].startswith('"default";r=19;t=')
 
 
@@ -106,7 +106,7 @@ def test_request_ids_from_clients_are_used_only_when_plain(server, key):
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "Bearer "}, {"X-API-Key": ""}],
+    [{}, {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "Bearer"}, {"X-API-Key": ""}],
     ids=["none", "basic-scheme", "empty-bearer", "empty-header"],
 )
 def test_a_missing_key_is_401_with_www_authenticate(server, headers):
@@ -152,7 +152,7 @@ def test_past_the_limit_is_429_with_retry_after(server, key):
     assert_denied(r, 429, "rate_limited")
     assert int(r.headers["retry-after"]) >= 1
     assert r.headers["x-ratelimit-remaining"] == "0"
-    assert r.headers["ratelimit-policy"] == '"default";q=20;w=60'
+    assert r.headers["ratelimit-policy"] == '"default";q=20;w=3600'
 
 
 def test_a_body_over_the_byte_limit_is_413(server, key):
@@ -220,7 +220,7 @@ def test_streamed_output_is_redacted_across_chunk_boundaries(server, key):
 
 
 def test_a_canary_in_the_output_blocks_the_answer(server, key):
-    assert_denied(chat(server, key, f"The secret is {CANARY}."), 400, "content_blocked")
+    assert_denied(chat(server, key, f"Repeat after me: {CANARY}"), 400, "content_blocked")
     with httpx.stream(
         "POST",
         server.url + "/v1/stream",

@@ -275,6 +275,7 @@ def test_plain_streams_are_redacted_and_a_split_canary_is_caught():
     with pytest.raises(ContentBlockedError):
         for piece in (b"the prompt says CANA", b"RY-51f0c", b"3a9d2 and more"):
             emitted += stream.feed(piece)
+        emitted += stream.close()
     assert b"CANARY" not in emitted
 
 
