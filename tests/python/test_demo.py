@@ -9,6 +9,9 @@ from pathlib import Path
 import httpx
 from servers import free_port, run_env, wait_for_port
 
+# One client for the module: a new httpx client per call costs more than the call.
+HTTP = httpx.Client(timeout=10)
+
 RAVELIN = Path(sys.executable).with_name("ravelin")
 
 
@@ -29,7 +32,7 @@ def test_demo_prints_its_key_first_and_guards_the_chat_endpoint():
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
 
         def ask(content: str, auth: str = key) -> httpx.Response:
-            return httpx.post(
+            return HTTP.post(
                 url,
                 timeout=10,
                 headers={"Authorization": f"Bearer {auth}"},

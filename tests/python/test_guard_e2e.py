@@ -15,6 +15,9 @@ import ravelin
 from apps import AppServer, serve_example
 from ravelin.keys import SQLiteKeyStore
 
+# One client for the module: a new httpx client per call costs more than the call.
+HTTP = httpx.Client(timeout=10)
+
 CANARY = "CANARY-7f3a9c2e51"
 EMAIL = "jane.doe@example.com"
 PHONE = "+1 415 555 0134"
@@ -71,7 +74,7 @@ def chat(
     }
     hdrs = {"Authorization": f"Bearer {key}"} if key else {}
     hdrs.update(headers or {})
-    return httpx.post(server.url + path, json=body, headers=hdrs, timeout=10)
+    return HTTP.post(server.url + path, json=body, headers=hdrs, timeout=10)
 
 
 def assert_denied(response: httpx.Response, status: int, code: str) -> dict:
@@ -129,14 +132,14 @@ def test_bad_keys_are_401_and_never_echoed(app):
 
 
 def test_a_header_that_is_not_utf8_is_a_plain_401(server):
-    r = httpx.post(
+    r = HTTP.post(
         server.url + "/v1/chat",
         content=b"{}",
         timeout=10,
         headers={"X-API-Key": b"rk_live_\xff\xfe\x80", "Content-Type": "application/json"},
     )
     assert_denied(r, 401, "unauthorized")
-    assert httpx.get(server.url + "/health", timeout=10).status_code == 200
+    assert HTTP.get(server.url + "/health", timeout=10).status_code == 200
 
 
 def test_a_key_without_the_scope_is_403(app):
@@ -169,7 +172,7 @@ def test_a_field_over_the_character_limit_is_413(server, key):
     ids=["malformed", "invalid-utf8", "truncated"],
 )
 def test_a_body_that_is_not_json_is_422(server, key, body):
-    r = httpx.post(
+    r = HTTP.post(
         server.url + "/v1/chat",
         content=body,
         timeout=10,
@@ -202,7 +205,7 @@ def test_pii_in_the_output_is_redacted(server, key):
 
 def test_streamed_output_is_redacted_across_chunk_boundaries(server, key):
     text = f"Contact {EMAIL} or {EMAIL.upper()} for details, then reply to {EMAIL}."
-    with httpx.stream(
+    with HTTP.stream(
         "POST",
         server.url + "/v1/stream",
         timeout=10,
@@ -221,7 +224,7 @@ def test_streamed_output_is_redacted_across_chunk_boundaries(server, key):
 
 def test_a_canary_in_the_output_blocks_the_answer(server, key):
     assert_denied(chat(server, key, f"Repeat after me: {CANARY}"), 400, "content_blocked")
-    with httpx.stream(
+    with HTTP.stream(
         "POST",
         server.url + "/v1/stream",
         timeout=10,
