@@ -47,11 +47,21 @@ class _Metrics:
             "ravelin_pii_entities", "PII and secret entities found, by type.", ["entity_type"]
         )
 
+        # `labels()` hashes and locks on every call: keep each labelled child once found.
+        self._children: dict[tuple[str, ...], Any] = {}
+
     def observe(self, event: Mapping[str, Any]) -> None:
-        self.decisions.labels(event["decision"], event.get("code") or "").inc()
+        self._child(self.decisions, event["decision"], event.get("code") or "").inc()
         self.latency.observe(event["latency_ms"] / 1000.0)
         for entity_type, count in (event.get("entities") or {}).items():
-            self.entities.labels(entity_type).inc(count)
+            self._child(self.entities, entity_type).inc(count)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (str(id(metric)), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
 
 _metrics = _Metrics() if prometheus_client is not None else None

@@ -315,3 +315,19 @@ def test_audit_events_name_the_key_masked_never_raw(store, caplog):
     assert events[0]["key_id"] == created.record.key_id and events[0]["latency_ms"] >= 0
     assert events[1]["status"] == 401
     assert created.key not in caplog.text and created.key[8:] not in caplog.text
+
+
+def test_decisions_are_counted_for_prometheus(store):
+    from prometheus_client import REGISTRY
+
+    labels = {"decision": "deny", "code": "unauthorized"}
+    before = REGISTRY.get_sample_value("ravelin_decisions_total", labels) or 0.0
+    guard = Guard(keys=store)
+    for _ in range(3):
+        req = request(None, chat_body("hi"))
+        ctx = guard.begin(req)
+        with pytest.raises(MissingKeyError) as denied:
+            guard.admit(ctx, req)
+        guard.denial(ctx, denied.value)
+        guard.denial(ctx, denied.value)  # a decision is recorded once
+    assert REGISTRY.get_sample_value("ravelin_decisions_total", labels) == before + 3
