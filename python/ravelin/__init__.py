@@ -40,6 +40,7 @@ from ravelin.errors import (
 # --- limits ---
 
 # --- guard ---
+from ravelin.policy import Policy
 
 __all__ = [
     "InvalidRuleError",
@@ -72,5 +73,6 @@ __all__ = [
     # --- limits ---
 
     # --- guard ---
+    "Policy",
 
 ]
