@@ -36,6 +36,22 @@ from ravelin.errors import (
 # --- tokens ---
 
 # --- keys ---
+from ravelin._core import (
+    check_key_format,
+    generate_key,
+    hash_key,
+    key_id,
+    mask_key,
+    verify_key,
+)
+from ravelin.keys import (
+    AsyncRedisKeyStore,
+    CreatedKey,
+    KeyRecord,
+    KeyStore,
+    RedisKeyStore,
+    SQLiteKeyStore,
+)
 
 # --- limits ---
 
@@ -69,6 +85,18 @@ __all__ = [
     # --- tokens ---
 
     # --- keys ---
+    "check_key_format",
+    "generate_key",
+    "hash_key",
+    "key_id",
+    "mask_key",
+    "verify_key",
+    "AsyncRedisKeyStore",
+    "CreatedKey",
+    "KeyRecord",
+    "KeyStore",
+    "RedisKeyStore",
+    "SQLiteKeyStore",
 
     # --- limits ---
 

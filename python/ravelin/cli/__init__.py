@@ -17,6 +17,7 @@ _COMMANDS = (
     # --- tokens ---
 
     # --- keys ---
+    "ravelin.cli.keys",
 
     # --- guard ---
     "ravelin.cli.demo",
