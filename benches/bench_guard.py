@@ -12,8 +12,8 @@ at the end.
     .venv/bin/python benches/bench_guard.py [--rounds 5000] [--seconds 30] [--skip-wrk]
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI must resolve the endpoints' locally defined
+# models and dependencies as objects.
 import argparse
 import asyncio
 import json
