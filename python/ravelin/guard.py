@@ -29,9 +29,9 @@ import inspect
 import json
 import logging
 import math
+import os
 import sqlite3
 import time
-import uuid
 from collections import Counter
 from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -402,7 +402,7 @@ class Guard:
             if parsed is _UNPARSED:
                 parsed = _parse_json(body)
             ctx.json = parsed
-            slots = list(_prompt_slots(parsed, self.policy.prompt_paths))
+            slots = _prompt_slots(parsed, self.policy.prompt_paths)
             ctx.prompts = [container[key] for container, key in slots]
             if any(len(text) > self.policy.max_field_chars for text in ctx.prompts):
                 raise PayloadTooLargeError("field_chars")
@@ -665,13 +665,13 @@ class StreamFilter:
         if value is None:  # plain text data: part of the running text
             released = self._text.feed(payload)
             return _sse(fields, released) if released else ""
-        slot = next(_prompt_slots(value, _DELTA_PATHS), None)
-        if slot is None:
+        slots = _prompt_slots(value, _DELTA_PATHS)
+        if not slots:
             value, _ = self._guard.filter_json(self._ctx, value)
         else:
-            container, key = slot
+            container, key = slots[0]
             container[key] = self._text.feed(container[key])
-            self._template = (fields, value, slot)
+            self._template = (fields, value, slots[0])
         return _sse(fields, json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
     def _flush(self) -> str:
@@ -717,7 +717,7 @@ def request_id_from(candidate: str) -> str:
     """The client's request id when it is short and plain (it reaches logs), else a new one."""
     if candidate and len(candidate) <= 64 and _REQUEST_ID_CHARS.issuperset(candidate):
         return candidate
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 def error_response(
@@ -751,29 +751,35 @@ def _parse_json(body: bytes) -> Any:
         raise InvalidRequestError("json_too_deep") from None
 
 
-def _prompt_slots(
-    value: Any, paths: tuple[tuple[PathSegment, ...], ...]
-) -> Generator[tuple[Any, Any], None, None]:
+def _prompt_slots(value: Any, paths: tuple[tuple[PathSegment, ...], ...]) -> list[tuple[Any, Any]]:
     """(container, key) of every string at the prompt paths, so it can be read and replaced."""
+    found: list[tuple[Any, Any]] = []
     for path in paths:
-        yield from _walk(value, path)
+        _walk(value, path, 0, found)
+    return found
 
 
-def _walk(value: Any, path: tuple[PathSegment, ...]) -> Generator[tuple[Any, Any], None, None]:
-    head, rest = path[0], path[1:]
+def _walk(value: Any, path: tuple[PathSegment, ...], depth: int, found: list) -> None:
+    head = path[depth]
     if head is WILDCARD:
-        keys: Any = range(len(value)) if isinstance(value, list) else ()
+        if not isinstance(value, list):
+            return
+        keys: Any = range(len(value))
     elif isinstance(head, int):
-        keys = (head,) if isinstance(value, list) and head < len(value) else ()
+        if not isinstance(value, list) or head >= len(value):
+            return
+        keys = (head,)
     else:
-        keys = (head,) if isinstance(value, dict) and head in value else ()
+        if not isinstance(value, dict) or head not in value:
+            return
+        keys = (head,)
+    last = depth + 1 == len(path)
     for key in keys:
         child = value[key]
-        if not rest:
-            if isinstance(child, str):
-                yield value, key
-        else:
-            yield from _walk(child, rest)
+        if not last:
+            _walk(child, path, depth + 1, found)
+        elif isinstance(child, str):
+            found.append((value, key))
 
 
 def _string_slots(value: Any) -> Generator[tuple[Any, Any], None, None]:
