@@ -54,6 +54,7 @@ from ravelin.keys import (
 )
 
 # --- limits ---
+from ravelin._core import Decision, RateLimiter
 
 # --- guard ---
 from ravelin.policy import Policy
@@ -99,6 +100,8 @@ __all__ = [
     "SQLiteKeyStore",
 
     # --- limits ---
+    "Decision",
+    "RateLimiter",
 
     # --- guard ---
     "Policy",
