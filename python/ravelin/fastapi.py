@@ -79,12 +79,8 @@ class Guard(SecurityBase):
 
     def require(self, *, scopes: Iterable[str] = (), limit: Optional[str] = None) -> Guard:
         """The same guard, requiring extra scopes and/or its own rate limit on one route."""
-        policy = self.pipeline.policy
-        changes: dict[str, Any] = {"scopes": tuple(dict.fromkeys((*policy.scopes, *scopes)))}
-        if limit is not None:
-            changes["rate_limit"] = limit
         return Guard(
-            pipeline_guard=self.pipeline.scoped(policy.replace(**changes)),
+            pipeline_guard=self.pipeline.scoped(scopes=scopes, limit=limit),
             scheme_name=self.scheme_name,
             description=self.model.description,
         )

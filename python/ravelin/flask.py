@@ -104,14 +104,14 @@ class Guard:
     def _guard_for(self, wanted: tuple[tuple[str, ...], Optional[str]]) -> pipeline.Guard:
         if self.pipeline is None:
             raise RuntimeError("ravelin: call Guard(app) or guard.init_app(app) first")
-        if wanted not in self._scoped:
+        route = self._scoped.get(wanted)
+        if route is None:
+            # Two threads may both build it; setdefault keeps one, so counts are never split.
             scopes, limit = wanted
-            policy = self.pipeline.policy
-            changes: dict[str, Any] = {"scopes": tuple(dict.fromkeys((*policy.scopes, *scopes)))}
-            if limit is not None:
-                changes["rate_limit"] = limit
-            self._scoped[wanted] = self.pipeline.scoped(policy.replace(**changes))
-        return self._scoped[wanted]
+            route = self._scoped.setdefault(
+                wanted, self.pipeline.scoped(scopes=scopes, limit=limit)
+            )
+        return route
 
     def _on_denied(self, exc: GuardError) -> Response:
         guard: pipeline.Guard = g.get("ravelin_guard") or self.pipeline

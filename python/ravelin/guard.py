@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import copy
 import functools
 import inspect
 import json
@@ -39,6 +40,8 @@ from typing import Any, Optional
 
 import ravelin
 from ravelin import audit
+from ravelin.abuse import AbuseGuard, RedisAbuseGuard, repeat_key
+from ravelin.budgets import Budget, RedisBudget
 from ravelin.errors import (
     BudgetExceededError,
     ContentBlockedError,
@@ -51,6 +54,7 @@ from ravelin.errors import (
     ServiceUnavailableError,
     TemporarilyBlockedError,
 )
+from ravelin.limits import RedisRateLimiter
 from ravelin.policy import WILDCARD, PathSegment, Policy, parse_path
 
 log = logging.getLogger("ravelin.guard")
@@ -64,6 +68,7 @@ except ImportError:  # the redis extra is optional
 OUTAGE_ERRORS = (OSError, TimeoutError, sqlite3.Error, RedisError)
 # Denials that count towards the abuse penalty box (not 429s: those are the box's own output).
 ABUSE_ERRORS = (ContentBlockedError, PayloadTooLargeError, InvalidRequestError)
+REPEATED_PROMPT = "repeated_prompt"
 
 _UNPARSED: Any = object()
 # Where streamed JSON events carry their text: OpenAI chat chunks, Anthropic text deltas.
@@ -165,9 +170,14 @@ class Guard:
         if self.policy.require_key and keys is None:
             raise ValueError("keys: a key store is required when the policy requires a key")
         self.keys = keys
-        self.limiter = limiter if limiter is not None else _default_limiter(self.policy)
+        self.limiter = (
+            limiter
+            if limiter is not None
+            else _limiter(self.policy, self.policy.rate_limit, prefix="ravelin:rl")
+        )
         self.budget = budget if budget is not None else _default_budget(self.policy)
         self.abuse = abuse if abuse is not None else _default_abuse(self.policy)
+        self.repeats = _limiter(self.policy, self.policy.repeat_limit, prefix="ravelin:repeat")
         self._key_headers = tuple(h.lower() for h in self.policy.key_headers)
         self._scanner = (
             ravelin.Scanner(threshold=self.policy.injection_threshold)
@@ -180,10 +190,16 @@ class Guard:
             'Bearer realm="api"' if "authorization" in self._key_headers else "ApiKey"
         )
 
-    def scoped(self, policy: Policy) -> Guard:
-        """A guard with another policy (one route's scopes or limit) sharing this one's state."""
-        limiter = self.limiter if policy.rate_limit == self.policy.rate_limit else None
-        return Guard(policy, keys=self.keys, limiter=limiter, budget=self.budget, abuse=self.abuse)
+    def scoped(self, *, scopes: Iterable[str] = (), limit: Optional[str] = None) -> Guard:
+        """This guard for one route: extra required ``scopes`` and/or its own rate ``limit``;
+        keys, budgets, abuse counters and the global limit's state stay shared."""
+        route = copy.copy(self)
+        changes: dict[str, Any] = {"scopes": tuple(dict.fromkeys((*self.policy.scopes, *scopes)))}
+        if limit is not None and limit != self.policy.rate_limit:
+            changes["rate_limit"] = limit
+            route.limiter = _limiter(self.policy, limit, prefix="ravelin:rl")
+        route.policy = self.policy.replace(**changes)
+        return route
 
     # -- drivers ------------------------------------------------------------------------------
 
@@ -373,7 +389,8 @@ class Guard:
 
     def _count_abuse(self, ctx: Context, err: GuardError) -> _Steps:
         """Count a content or size denial towards the client's penalty box (best effort)."""
-        if self.abuse is None or not ctx.identity or not isinstance(err, ABUSE_ERRORS):
+        counts = isinstance(err, ABUSE_ERRORS) or err.reason == REPEATED_PROMPT
+        if self.abuse is None or not ctx.identity or not counts:
             return
         try:
             yield _Call(self.abuse, "record", (ctx.identity, err.reason), fail_open=True)
@@ -406,6 +423,7 @@ class Guard:
             ctx.prompts = [container[key] for container, key in slots]
             if any(len(text) > self.policy.max_field_chars for text in ctx.prompts):
                 raise PayloadTooLargeError("field_chars")
+            yield from self._check_repeats(ctx)
             self._scan(ctx)
             self._apply_pii_policy(ctx, slots)
             yield from self._charge(ctx)
@@ -413,6 +431,15 @@ class Guard:
             yield from self._count_abuse(ctx, err)
             raise
         return parsed
+
+    def _check_repeats(self, ctx: Context) -> _Steps:
+        """The same client sending the very same prompt again and again (scripted abuse)."""
+        if self.repeats is None or not ctx.prompts:
+            return
+        key = repeat_key(ctx.identity, "\x00".join(ctx.prompts))
+        decision = yield _Call(self.repeats, "hit", (key, 1), fail_open=self.policy.fail_open)
+        if decision is not None and not decision.allowed:
+            raise RateLimitedError(REPEATED_PROMPT, retry_after=decision.retry_after)
 
     def _scan(self, ctx: Context) -> None:
         if not ctx.prompts:
@@ -801,18 +828,18 @@ def _string_slots(value: Any) -> Generator[tuple[Any, Any], None, None]:
                 stack.append(child)
 
 
-def _default_limiter(policy: Policy) -> Any:
-    if not policy.rate_limit:
+def _limiter(policy: Policy, limits: str, *, prefix: str) -> Any:
+    """In-process, or in Redis when the policy names one; None for no limit."""
+    if not limits:
         return None
     if policy.redis_url is None:
-        return ravelin.RateLimiter(policy.rate_limit)
-    from ravelin.limits import RedisRateLimiter
-
+        return ravelin.RateLimiter(limits)
     return RedisRateLimiter(
         policy.redis_url,
-        policy.rate_limit,
+        limits,
         fail_open=policy.fail_open,
         timeout=policy.redis_timeout,
+        prefix=prefix,
     )
 
 
@@ -825,8 +852,6 @@ def _default_budget(policy: Policy) -> Any:
     }
     if all(v is None for v in limits.values()):
         return None
-    from ravelin.budgets import Budget, RedisBudget
-
     if policy.redis_url is None:
         return Budget(**limits)
     return RedisBudget(
@@ -837,8 +862,6 @@ def _default_budget(policy: Policy) -> Any:
 def _default_abuse(policy: Policy) -> Any:
     if not policy.abuse_threshold:
         return None
-    from ravelin.abuse import AbuseGuard, RedisAbuseGuard
-
     settings = {
         "threshold": policy.abuse_threshold,
         "window": policy.abuse_window,

@@ -72,7 +72,9 @@ class Policy:
     cost_per_day: Optional[float] = None
     cost_per_month: Optional[float] = None
     # Abuse: `abuse_threshold` denials within `abuse_window` seconds put the client in a penalty
-    # box for `abuse_penalty` seconds (0 disables).
+    # box for `abuse_penalty` seconds (0 disables). `repeat_limit` limits how often one client
+    # may send the very same prompt ("3/10 minutes"; "" = no limit); past it: 429, and counted.
+    repeat_limit: str = ""
     abuse_threshold: int = 10
     abuse_window: float = 60.0
     abuse_penalty: float = 300.0

@@ -14,6 +14,7 @@ from ravelin.errors import (
     MissingKeyError,
     PayloadTooLargeError,
     RateLimitedError,
+    TemporarilyBlockedError,
     UnknownKeyError,
 )
 from ravelin.guard import Guard, Request, body_kind, error_response, request_id_from
@@ -331,3 +332,27 @@ def test_decisions_are_counted_for_prometheus(store):
         guard.denial(ctx, denied.value)
         guard.denial(ctx, denied.value)  # a decision is recorded once
     assert REGISTRY.get_sample_value("ravelin_decisions_total", labels) == before + 3
+
+
+def test_the_same_prompt_again_and_again_is_limited_and_counted(store):
+    guard = Guard(Policy(repeat_limit="2/hour", abuse_threshold=2), keys=store)
+    key = store.create("u", ["chat"]).key
+    run(guard, request(key, chat_body("same words")))
+    run(guard, request(key, chat_body("same words")))
+    run(guard, request(key, chat_body("other words")))
+    for _ in range(2):
+        with pytest.raises(RateLimitedError) as repeated:
+            run(guard, request(key, chat_body("same words")))
+        assert repeated.value.reason == "repeated_prompt"
+    # Two repeats past the limit are two abuse strikes: the penalty box now holds the key.
+    with pytest.raises(TemporarilyBlockedError):
+        run(guard, request(key, chat_body("something new")))
+
+
+def test_route_scoped_guards_share_state_but_not_the_route_limit(store):
+    guard = Guard(Policy(rate_limit="3/hour"), keys=store)
+    route = guard.scoped(scopes=["admin"], limit="1/hour")
+    assert route.policy.scopes == ("admin",) and guard.policy.scopes == ()
+    assert route.keys is guard.keys and route.abuse is guard.abuse
+    assert route.limiter is not guard.limiter
+    assert guard.scoped(scopes=["x"]).limiter is guard.limiter
