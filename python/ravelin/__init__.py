@@ -30,10 +30,23 @@ from ravelin.errors import (
 )
 
 # --- injection ---
+from ravelin._core import Match, Scanner, ScanResult, scan, scan_batch
 
 # --- pii ---
 
 # --- tokens ---
+from ravelin._core import (
+    AUTO_EXACT_BELOW_CHARS,
+    PRICES_AS_OF,
+    count_tokens,
+    estimate_cost,
+    estimate_tokens,
+    estimate_tokens_batch,
+    model_table,
+    register_model,
+    set_price,
+)
+from ravelin.tokens import RequestCost, count_request_tokens, estimate_request_cost
 
 # --- keys ---
 from ravelin._core import (
@@ -80,10 +93,27 @@ __all__ = [
     "TemporarilyBlockedError",
     "UnknownKeyError",
     # --- injection ---
+    "Match",
+    "ScanResult",
+    "Scanner",
+    "scan",
+    "scan_batch",
 
     # --- pii ---
 
     # --- tokens ---
+    "AUTO_EXACT_BELOW_CHARS",
+    "PRICES_AS_OF",
+    "RequestCost",
+    "count_request_tokens",
+    "count_tokens",
+    "estimate_cost",
+    "estimate_request_cost",
+    "estimate_tokens",
+    "estimate_tokens_batch",
+    "model_table",
+    "register_model",
+    "set_price",
 
     # --- keys ---
     "check_key_format",

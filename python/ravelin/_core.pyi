@@ -12,10 +12,138 @@ class UnknownNameError(RavelinError):
     """A model, encoding, entity or operator name is unknown; the message lists known names."""
 
 # --- injection ---
+from collections.abc import Iterable, Mapping, Sequence  # noqa: E402
+from typing import Union, final  # noqa: E402
+
+@final
+class Match:
+    """One rule that matched: ``start``/``end`` are code-point offsets into the scanned text."""
+
+    @property
+    def rule_id(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+
+@final
+class ScanResult:
+    """The verdict on one text: ``flagged`` when ``score`` (0..1) reaches the threshold."""
+
+    @property
+    def flagged(self) -> bool: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def matches(self) -> list[Match]: ...
+
+@final
+class Scanner:
+    """A prompt-injection detector with its own threshold, extra rules and disabled rules.
+
+    ``extra_rules``: dicts with ``id``, ``category`` (default "custom"), ``weight`` in (0, 1]
+    (default 1.0) and either ``phrases`` (str or list of str, matched as whole words after
+    normalization) or ``pattern`` (a regex on the normalized word view, or on the original
+    text with ``view="raw"``). Raises ``InvalidRuleError`` naming a bad rule, ``ValueError``
+    naming ``threshold`` when it is outside (0, 1] (None: the default, 0.44), and
+    ``UnknownNameError`` for an unknown id in ``disabled_rules``.
+    """
+
+    def __new__(
+        cls,
+        *,
+        threshold: float | None = None,
+        extra_rules: Iterable[Mapping[str, Union[str, float, Sequence[str]]]] | None = None,
+        disabled_rules: Sequence[str] | None = None,
+    ) -> Scanner: ...
+    @property
+    def threshold(self) -> float: ...
+    @property
+    def rule_ids(self) -> list[str]: ...
+    def scan(self, text: str) -> ScanResult:
+        """Scans one text."""
+    def scan_batch(self, texts: Iterable[str]) -> list[ScanResult]:
+        """Scans many texts in parallel, without the GIL."""
+
+def scan(text: str) -> ScanResult:
+    """Scans one text with the built-in rules and the default threshold."""
+
+def scan_batch(texts: Iterable[str]) -> list[ScanResult]:
+    """Scans many texts in parallel (rayon, GIL released)."""
 
 # --- pii ---
 
 # --- tokens ---
+from collections.abc import Iterable  # noqa: E402
+
+PRICES_AS_OF: str
+"""Date (YYYY-MM-DD) of the shipped price list used by ``estimate_cost``."""
+
+AUTO_EXACT_BELOW_CHARS: int
+"""In ``mode="auto"``, texts shorter than this many characters are counted exactly."""
+
+def count_tokens(text: str, encoding: str = "o200k_base") -> int:
+    """Exact token count with the real BPE (``o200k_base`` or ``cl100k_base``).
+
+    Identical to tiktoken's ``len(enc.encode_ordinary(text))``: special-token strings such as
+    ``<|endoftext|>`` count as ordinary text. Lone surrogates count as U+FFFD.
+    Raises ``UnknownNameError`` for another encoding.
+    """
+
+def estimate_tokens(
+    text: str,
+    model: str = "gpt-4o",
+    *,
+    encoding: str | None = None,
+    mode: str = "auto",
+    margin: float = 1.0,
+) -> int:
+    """Token count of ``text`` for ``model``, rounded up.
+
+    ``mode``: ``"exact"`` runs the BPE, ``"fast"`` the character-class estimator (hundreds of MB/s,
+    about 2.5% mean error), ``"auto"`` (default) is exact below ``AUTO_EXACT_BELOW_CHARS``
+    characters and estimated above. The model table picks the encoding and a correction factor
+    for models whose tokenizer is not bundled; ``encoding`` overrides it (then an unknown model
+    is accepted). ``margin`` (within [1, 10]) multiplies the result for budget checks.
+    Raises ``UnknownNameError`` for an unknown model without ``encoding``.
+    """
+
+def estimate_tokens_batch(
+    texts: Iterable[str],
+    model: str = "gpt-4o",
+    *,
+    encoding: str | None = None,
+    mode: str = "auto",
+    margin: float = 1.0,
+) -> list[int]:
+    """``estimate_tokens`` for many texts, in parallel with the GIL released."""
+
+def estimate_cost(
+    model: str,
+    input_tokens: int,
+    output_tokens: int = 0,
+    *,
+    prices: tuple[float, float] | None = None,
+) -> float:
+    """USD for the given tokens at the model's listed price (see ``PRICES_AS_OF``).
+
+    ``prices`` = (input, output) USD per million tokens overrides the table for this call.
+    Raises ``UnknownNameError`` when the model is unknown or has no listed price.
+    """
+
+def register_model(model: str, encoding: str, factor: float = 1.0) -> None:
+    """Adds or replaces a model in the process-wide table (``factor`` within (0, 10])."""
+
+def set_price(model: str, input_price: float, output_price: float) -> None:
+    """Sets a known model's price (USD per million tokens) for the whole process."""
+
+def model_table() -> dict[str, dict[str, str | float | None]]:
+    """The model table: name -> {encoding, factor, input_price, output_price}."""
+
+def _token_features(text: str) -> list[tuple[str, int]]:
+    """The estimator's raw feature counts, by name (for ``tools/fit_tokens.py``; not public)."""
 
 # --- keys ---
 def generate_key(prefix: str = "rk_live") -> str:

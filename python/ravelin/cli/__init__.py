@@ -15,6 +15,7 @@ _COMMANDS = (
     # --- pii ---
 
     # --- tokens ---
+    "ravelin.cli.tokens",
 
     # --- keys ---
     "ravelin.cli.keys",

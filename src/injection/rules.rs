@@ -1,0 +1,314 @@
+//! Rules: what they look like as data, and how a set of them compiles into automata.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use serde::Deserialize;
+
+use crate::error::{CoreError, ErrorKind, Result};
+use crate::normalize::normalize;
+
+/// Compiled-size and nesting limits for every pattern, so that a user-supplied regex cannot
+/// exhaust memory (the `regex` crate already guarantees linear-time matching).
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+const REGEX_NEST_LIMIT: u32 = 64;
+
+/// Which text a pattern runs on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum View {
+    /// The normalized word view (see [`crate::normalize`]): lowercase words, one space apart.
+    #[default]
+    Words,
+    /// The original text, for structure that normalization removes (`<|im_start|>`, URLs).
+    Raw,
+}
+
+impl View {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "words" => Ok(Self::Words),
+            "raw" => Ok(Self::Raw),
+            other => Err(CoreError::new(
+                ErrorKind::UnknownName,
+                format!("view: unknown view {other:?} (known: \"words\", \"raw\")"),
+            )),
+        }
+    }
+}
+
+/// One detection rule as written in `src/rules/injection.toml` or passed from Python.
+///
+/// A rule has phrases (matched as whole words in the normalized view; a trailing `*` makes
+/// the last word a stem, for inflected languages) or a regex `pattern`. In patterns,
+/// `{slot}` expands to the alternatives of a named word family from the rules file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    pub id: String,
+    pub category: String,
+    pub weight: f64,
+    #[serde(default)]
+    pub phrases: Vec<String>,
+    #[serde(default)]
+    pub pattern: Option<String>,
+    #[serde(default)]
+    pub view: View,
+}
+
+impl RuleSpec {
+    fn check(&self) -> Result<()> {
+        let invalid = |problem: &str| {
+            Err(CoreError::new(
+                ErrorKind::InvalidRule,
+                format!("rule {:?}: {problem}", self.id),
+            ))
+        };
+        if self.id.is_empty() {
+            return invalid("id must not be empty");
+        }
+        if !(self.weight > 0.0 && self.weight <= 1.0) {
+            return invalid("weight must be within (0, 1]");
+        }
+        match (&self.pattern, self.phrases.is_empty()) {
+            (None, true) => invalid("needs phrases or a pattern"),
+            (Some(_), false) => invalid("has both phrases and a pattern; split it in two"),
+            _ if self
+                .phrases
+                .iter()
+                .any(|p| normalize(p).as_str().is_empty()) =>
+            {
+                invalid("a phrase is empty after normalization")
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Named word families: `{name}` in a pattern expands to their alternation.
+pub type Slots = HashMap<String, Vec<String>>;
+
+/// The rules file: named word families, then rules.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFile {
+    #[serde(default)]
+    pub slots: Slots,
+    pub rule: Vec<RuleSpec>,
+}
+
+impl RuleFile {
+    pub fn parse(toml_text: &str) -> Result<Self> {
+        toml::from_str(toml_text)
+            .map_err(|e| CoreError::new(ErrorKind::InvalidRule, format!("rules file: {e}")))
+    }
+}
+
+/// A rule's identity and weight, shared by every match it produces.
+#[derive(Debug, Clone)]
+pub struct RuleInfo {
+    pub id: Arc<str>,
+    pub category: Arc<str>,
+    pub weight: f64,
+}
+
+/// Regexes of one view: a `RegexSet` says which rules match (one cheap pass), then only
+/// those rules' regexes run again for spans.
+#[derive(Debug)]
+pub struct PatternSet {
+    pub set: RegexSet,
+    pub regexes: Vec<Regex>,
+    pub rule: Vec<usize>,
+}
+
+/// Phrases of every rule in one Aho-Corasick automaton.
+#[derive(Debug)]
+pub struct PhraseSet {
+    pub automaton: AhoCorasick,
+    /// Per automaton pattern: its rule, and whether it must start and end at a word boundary
+    /// (not for CJK edges, which have no spaces, nor for a stem's end).
+    pub rule: Vec<(usize, bool, bool)>,
+}
+
+/// A compiled rule set.
+#[derive(Debug)]
+pub struct Compiled {
+    pub rules: Vec<RuleInfo>,
+    pub phrases: PhraseSet,
+    pub words: PatternSet,
+    pub raw: PatternSet,
+}
+
+/// Scripts written without spaces between words.
+fn is_cjk(c: char) -> bool {
+    matches!(c, '\u{3040}'..='\u{30FF}' | '\u{3400}'..='\u{9FFF}' | '\u{AC00}'..='\u{D7AF}'
+        | '\u{F900}'..='\u{FAFF}' | '\u{20000}'..='\u{2FFFF}')
+}
+
+/// Replaces each `{slot}` naming a word family with a non-capturing alternation; other
+/// braces (regex repetitions such as `{2,5}`) stay as they are.
+fn expand_slots(pattern: &str, slots: &Slots) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut rest = pattern;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let slot = after.find('}').and_then(|close| {
+            let name = &after[..close];
+            slots.get(name).map(|alts| (close, alts))
+        });
+        if let Some((close, alts)) = slot {
+            out.push_str("(?:");
+            out.push_str(&alts.join("|"));
+            out.push(')');
+            rest = &after[close + 1..];
+        } else {
+            out.push('{');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn build_regex(spec: &RuleSpec, pattern: &str) -> Result<Regex> {
+    // The flag goes into the pattern text, which the `RegexSet` is built from as well.
+    // `\b` means an ASCII word boundary: a Unicode `\b` makes the lazy DFA give up on any
+    // non-ASCII text and fall back to an NFA a hundred times slower.
+    let pattern = pattern.replace(r"\b", r"(?-u:\b)");
+    let pattern = match spec.view {
+        View::Raw => format!("(?i:{pattern})"),
+        View::Words => format!("(?:{pattern})"),
+    };
+    RegexBuilder::new(&pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .nest_limit(REGEX_NEST_LIMIT)
+        .build()
+        .map_err(|e| {
+            CoreError::new(
+                ErrorKind::InvalidRule,
+                format!("rule {:?}: invalid pattern: {e}", spec.id),
+            )
+        })
+}
+
+fn pattern_set(entries: Vec<(usize, Regex)>) -> Result<PatternSet> {
+    let set = RegexSetBuilder::new(entries.iter().map(|(_, r)| r.as_str()))
+        .size_limit(REGEX_SIZE_LIMIT * 64)
+        .dfa_size_limit(REGEX_SIZE_LIMIT * 64)
+        .build()
+        .map_err(|e| CoreError::new(ErrorKind::InvalidRule, format!("rules: {e}")))?;
+    let (rule, regexes) = entries.into_iter().unzip();
+    Ok(PatternSet { set, regexes, rule })
+}
+
+/// Compiles `specs` (already filtered of disabled rules).
+pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
+    let mut rules = Vec::with_capacity(specs.len());
+    let mut seen = HashMap::new();
+    let (mut phrases, mut phrase_rule) = (Vec::new(), Vec::new());
+    let (mut words, mut raw) = (Vec::new(), Vec::new());
+    for (index, spec) in specs.iter().enumerate() {
+        spec.check()?;
+        if seen.insert(spec.id.as_str(), index).is_some() {
+            return Err(CoreError::new(
+                ErrorKind::InvalidRule,
+                format!("rule {:?}: id is used twice", spec.id),
+            ));
+        }
+        rules.push(RuleInfo {
+            id: spec.id.as_str().into(),
+            category: spec.category.as_str().into(),
+            weight: spec.weight,
+        });
+        for phrase in &spec.phrases {
+            let stem = phrase.ends_with('*');
+            let words = normalize(phrase.trim_end_matches('*')).as_str().to_owned();
+            let spaced = |c: Option<char>| c.is_some_and(|c| !is_cjk(c));
+            let left = spaced(words.chars().next());
+            let right = !stem && spaced(words.chars().next_back());
+            phrases.push(words);
+            phrase_rule.push((index, left, right));
+        }
+        if let Some(pattern) = &spec.pattern {
+            let regex = build_regex(spec, &expand_slots(pattern, slots))?;
+            match spec.view {
+                View::Words => words.push((index, regex)),
+                View::Raw => raw.push((index, regex)),
+            }
+        }
+    }
+    // A full DFA: a few hundred phrases make a small one, and overlapping search (every
+    // phrase of every rule must be seen) is several times faster than on the NFA.
+    let automaton = AhoCorasick::builder()
+        .match_kind(MatchKind::Standard)
+        .kind(Some(AhoCorasickKind::DFA))
+        .build(&phrases)
+        .map_err(|e| CoreError::new(ErrorKind::InvalidRule, format!("phrases: {e}")))?;
+    Ok(Compiled {
+        rules,
+        phrases: PhraseSet {
+            automaton,
+            rule: phrase_rule,
+        },
+        words: pattern_set(words)?,
+        raw: pattern_set(raw)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(id: &str, pattern: &str) -> RuleSpec {
+        RuleSpec {
+            id: id.into(),
+            category: "test".into(),
+            weight: 0.5,
+            phrases: vec![],
+            pattern: Some(pattern.into()),
+            view: View::Words,
+        }
+    }
+
+    #[test]
+    fn slots_expand_and_repetitions_survive() {
+        let slots = HashMap::from([("verb".to_owned(), vec!["a".to_owned(), "b".to_owned()])]);
+        assert_eq!(
+            expand_slots("{verb} x{2,3} {nope}", &slots),
+            "(?:a|b) x{2,3} {nope}"
+        );
+    }
+
+    #[test]
+    fn invalid_rules_are_named() {
+        let slots = HashMap::new();
+        for (bad, needle) in [
+            (spec("broken", "(unclosed"), "\"broken\": invalid pattern"),
+            (spec("huge", "\\w{1000}{1000}"), "\"huge\": invalid pattern"),
+            (spec("", "x"), "id must not be empty"),
+            (
+                RuleSpec {
+                    weight: 1.5,
+                    ..spec("heavy", "x")
+                },
+                "weight",
+            ),
+            (
+                RuleSpec {
+                    pattern: None,
+                    ..spec("empty", "x")
+                },
+                "needs phrases or a pattern",
+            ),
+        ] {
+            let err = compile(&[bad], &slots).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidRule);
+            assert!(err.message().contains(needle), "{}", err.message());
+        }
+        let twice = compile(&[spec("a", "x"), spec("a", "y")], &slots).unwrap_err();
+        assert!(twice.message().contains("used twice"));
+    }
+}

@@ -1,0 +1,280 @@
+//! Token counts and cost before a request is sent.
+//!
+//! Two counters: [`count_tokens`] runs the real BPE (`o200k_base`, `cl100k_base`; identical to
+//! tiktoken), and [`estimate_fast`] predicts the count from character classes at memory speed
+//! without running BPE (`features.rs`, weights fitted per encoding by `tools/fit_tokens.py`).
+//! [`estimate_tokens`] picks one per [`Mode`]: in `Auto`, short texts (where a few tokens are a
+//! large share) are counted exactly and long ones estimated.
+
+pub mod features;
+pub mod models;
+mod weights;
+
+use rayon::prelude::*;
+
+use crate::error::{CoreError, ErrorKind, Result};
+use features::{Features, N_FEATURES};
+pub use models::{Model, Price};
+
+/// A BPE vocabulary and its pre-tokenization rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// GPT-4o, GPT-4.1, GPT-5 and the o-series.
+    O200k,
+    /// GPT-4, GPT-3.5 and the v3 embeddings.
+    Cl100k,
+}
+
+impl Encoding {
+    pub const ALL: [Encoding; 2] = [Encoding::O200k, Encoding::Cl100k];
+
+    /// The name tiktoken uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::O200k => "o200k_base",
+            Encoding::Cl100k => "cl100k_base",
+        }
+    }
+
+    /// Parses `o200k_base` / `cl100k_base` (the `_base` suffix is optional).
+    pub fn from_name(name: &str) -> Result<Self> {
+        match name.trim().to_lowercase().trim_end_matches("_base") {
+            "o200k" => Ok(Encoding::O200k),
+            "cl100k" => Ok(Encoding::Cl100k),
+            _ => Err(CoreError::new(
+                ErrorKind::UnknownName,
+                format!(
+                    "encoding: unknown encoding {:?}; known: o200k_base, cl100k_base",
+                    name.chars().take(80).collect::<String>()
+                ),
+            )),
+        }
+    }
+
+    fn tokenizer(self) -> &'static bpe_openai::Tokenizer {
+        match self {
+            Encoding::O200k => bpe_openai::o200k_base(),
+            Encoding::Cl100k => bpe_openai::cl100k_base(),
+        }
+    }
+
+    fn weights(self) -> &'static [f64; N_FEATURES] {
+        match self {
+            Encoding::O200k => &weights::O200K,
+            Encoding::Cl100k => &weights::CL100K,
+        }
+    }
+}
+
+/// How [`estimate_tokens`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Exact below [`AUTO_EXACT_BELOW_CHARS`] characters, estimated above.
+    Auto,
+    /// Always the estimator.
+    Fast,
+    /// Always the real BPE.
+    Exact,
+}
+
+impl Mode {
+    pub fn from_name(name: &str) -> Result<Self> {
+        match name {
+            "auto" => Ok(Mode::Auto),
+            "fast" => Ok(Mode::Fast),
+            "exact" => Ok(Mode::Exact),
+            _ => Err(CoreError::argument(
+                "mode",
+                format!(
+                    "must be \"auto\", \"fast\" or \"exact\", got {:?}",
+                    name.chars().take(80).collect::<String>()
+                ),
+            )),
+        }
+    }
+}
+
+/// In `Auto` mode, texts shorter than this many characters are counted exactly.
+pub const AUTO_EXACT_BELOW_CHARS: usize = 1000;
+
+/// The exact token count of `text` under `encoding`, as tiktoken's `encode_ordinary` gives it
+/// (special-token strings such as `<|endoftext|>` count as ordinary text).
+///
+/// ```
+/// use ravelin::tokens::{count_tokens, Encoding};
+/// assert_eq!(count_tokens("Hello, world!", Encoding::O200k), 4);
+/// ```
+pub fn count_tokens(text: &str, encoding: Encoding) -> usize {
+    if text.len() < PARALLEL_EXACT_BYTES {
+        return encoding.tokenizer().count(text);
+    }
+    safe_chunks(text, PARALLEL_EXACT_BYTES / 4)
+        .par_bridge()
+        .map(|chunk| encoding.tokenizer().count(chunk))
+        .sum()
+}
+
+/// Texts this long are cut into chunks counted in parallel.
+const PARALLEL_EXACT_BYTES: usize = 1 << 20;
+
+/// Cuts `text` into pieces of about `size` bytes whose token counts add up to the whole's.
+///
+/// A cut goes right before a `\n` that follows an ASCII letter or digit. Both encodings'
+/// pre-tokenizers end a piece there: letter and number pieces never take a line break, and the
+/// break's own piece (`\s*[\r\n]+`) cannot reach back over a non-space. (After punctuation it
+/// could: ` ?[^\s\p{L}\p{N}]+[\r\n]*` takes the breaks along.) BPE then runs per piece, so
+/// counts add. A text without such a place stays whole.
+fn safe_chunks(text: &str, size: usize) -> impl Iterator<Item = &str> + Send {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= bytes.len() {
+            return None;
+        }
+        let mut cut = bytes.len();
+        let mut at = start + size;
+        while at < bytes.len() {
+            match bytes[at..].iter().position(|&b| b == b'\n') {
+                Some(i) if bytes[at + i - 1].is_ascii_alphanumeric() => {
+                    cut = at + i;
+                    break;
+                }
+                Some(i) => at += i + 1,
+                None => break,
+            }
+        }
+        let chunk = &text[start..cut];
+        start = cut;
+        Some(chunk)
+    })
+}
+
+/// The estimator: a fitted weighted sum of character-class counts, never below zero.
+///
+/// ```
+/// use ravelin::tokens::{estimate_fast, Encoding};
+/// let text = "The quick brown fox jumps over the lazy dog. ".repeat(40);
+/// let estimate = estimate_fast(&text, Encoding::O200k) as f64;
+/// assert!((estimate / 400.0 - 1.0).abs() < 0.15);
+/// ```
+pub fn estimate_fast(text: &str, encoding: Encoding) -> f64 {
+    if text.is_empty() {
+        return 0.0;
+    }
+    Features::of(text).dot(encoding.weights()).max(1.0)
+}
+
+/// The count [`Mode`] asks for, before any model factor or margin.
+pub fn count_with_mode(text: &str, encoding: Encoding, mode: Mode) -> f64 {
+    let exact = match mode {
+        Mode::Exact => true,
+        Mode::Fast => false,
+        Mode::Auto => is_short(text),
+    };
+    if exact {
+        count_tokens(text, encoding) as f64
+    } else {
+        estimate_fast(text, encoding)
+    }
+}
+
+fn is_short(text: &str) -> bool {
+    // Fewer bytes than the limit means fewer characters; past 4 bytes per character, more.
+    text.len() < AUTO_EXACT_BELOW_CHARS
+        || (text.len() < 4 * AUTO_EXACT_BELOW_CHARS
+            && text.chars().count() < AUTO_EXACT_BELOW_CHARS)
+}
+
+/// What to count with: a model (resolved through the model table) or an explicit encoding.
+#[derive(Debug, Clone, Copy)]
+pub struct Counter {
+    pub encoding: Encoding,
+    /// The model's correction factor times the caller's safety margin.
+    pub scale: f64,
+    pub mode: Mode,
+}
+
+impl Counter {
+    /// Resolves `model` (or uses `encoding` when given: then an unknown model is fine) and
+    /// checks `margin`, a safety multiplier within [1, 10].
+    pub fn new(model: &str, encoding: Option<Encoding>, mode: Mode, margin: f64) -> Result<Self> {
+        if !(margin.is_finite() && (1.0..=10.0).contains(&margin)) {
+            return Err(CoreError::argument(
+                "margin",
+                format!("must be within [1, 10], got {margin}"),
+            ));
+        }
+        let (encoding, factor) = match (encoding, models::lookup(model)) {
+            (Some(enc), Ok(m)) => (enc, m.factor),
+            (Some(enc), Err(_)) => (enc, 1.0),
+            (None, Ok(m)) => (m.encoding, m.factor),
+            (None, Err(e)) => return Err(e),
+        };
+        Ok(Self {
+            encoding,
+            scale: factor * margin,
+            mode,
+        })
+    }
+
+    /// The token count of one text, rounded up.
+    pub fn count(&self, text: &str) -> u64 {
+        let raw = count_with_mode(text, self.encoding, self.mode) * self.scale;
+        raw.ceil() as u64
+    }
+
+    /// Counts many texts in parallel.
+    pub fn count_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<u64> {
+        texts.par_iter().map(|t| self.count(t.as_ref())).collect()
+    }
+}
+
+/// Counts `text`'s tokens for `model`; see [`Counter::new`] for the arguments.
+///
+/// ```
+/// use ravelin::tokens::{estimate_tokens, Mode};
+/// assert_eq!(estimate_tokens("Hello, world!", "gpt-4o", None, Mode::Auto, 1.0).unwrap(), 4);
+/// ```
+pub fn estimate_tokens(
+    text: &str,
+    model: &str,
+    encoding: Option<Encoding>,
+    mode: Mode,
+    margin: f64,
+) -> Result<u64> {
+    Ok(Counter::new(model, encoding, mode, margin)?.count(text))
+}
+
+/// USD for `input_tokens` in and `output_tokens` out, at `price` or else the model's listed one.
+///
+/// ```
+/// use ravelin::tokens::estimate_cost;
+/// let usd = estimate_cost("gpt-4o", 1_000_000, 100_000, None).unwrap();
+/// assert!((usd - 3.5).abs() < 1e-9);
+/// ```
+pub fn estimate_cost(
+    model: &str,
+    input_tokens: u64,
+    output_tokens: u64,
+    price: Option<Price>,
+) -> Result<f64> {
+    let price = match price {
+        Some(p) => {
+            models::check_price(p)?;
+            p
+        }
+        None => models::lookup(model)?.price.ok_or_else(|| {
+            CoreError::new(
+                ErrorKind::UnknownName,
+                format!(
+                    "model: no price listed for {:?}; set one with set_price() or pass prices=",
+                    model.chars().take(80).collect::<String>()
+                ),
+            )
+        })?,
+    };
+    Ok((input_tokens as f64 * price.input + output_tokens as f64 * price.output) / 1e6)
+}
+
+#[cfg(test)]
+mod tests;
