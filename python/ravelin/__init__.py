@@ -33,6 +33,18 @@ from ravelin.errors import (
 from ravelin._core import Match, Scanner, ScanResult, scan, scan_batch
 
 # --- pii ---
+from ravelin._core import (
+    Detector,
+    Entity,
+    RedactResult,
+    Redactor,
+    StreamRedactor,
+    Vault,
+    add_entity,
+    detect,
+    redact,
+    redact_batch,
+)
 
 # --- tokens ---
 from ravelin._core import (
@@ -100,6 +112,16 @@ __all__ = [
     "scan_batch",
 
     # --- pii ---
+    "Detector",
+    "Entity",
+    "RedactResult",
+    "Redactor",
+    "StreamRedactor",
+    "Vault",
+    "add_entity",
+    "detect",
+    "redact",
+    "redact_batch",
 
     # --- tokens ---
     "AUTO_EXACT_BELOW_CHARS",

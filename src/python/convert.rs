@@ -8,26 +8,32 @@ use pyo3::types::PyString;
 /// Borrows a Python `str` as UTF-8. Lone surrogates (which UTF-8 cannot hold) become U+FFFD,
 /// one code point for one, so code-point offsets computed on the result stay valid for the
 /// caller's original string.
+#[allow(dead_code)] // used by the bindings as they land
 pub fn text<'a>(s: &'a Bound<'_, PyString>) -> Cow<'a, str> {
     s.to_cow()
         .unwrap_or_else(|_| Cow::Owned(replace_surrogates(s)))
 }
 
-/// `to_string_lossy` turns one lone surrogate into up to three U+FFFD (one per UTF-8 byte),
-/// which shifts every later offset; UTF-16 decoding replaces each with exactly one.
+/// `to_string_lossy` turns one surrogate (3 bytes under `surrogatepass`) into 3 U+FFFD,
+/// shifting every later offset; this makes it exactly one.
 fn replace_surrogates(s: &Bound<'_, PyString>) -> String {
-    s.call_method1("encode", ("utf-16-le", "surrogatepass"))
-        .and_then(|b| b.extract::<Vec<u8>>())
-        .map_or_else(
-            |_| s.to_string_lossy().into_owned(),
-            |bytes| {
-                let units: Vec<u16> = bytes
-                    .chunks_exact(2)
-                    .map(|p| u16::from_le_bytes([p[0], p[1]]))
-                    .collect();
-                String::from_utf16_lossy(&units)
-            },
-        )
+    let Ok(encoded) = s.call_method1("encode", ("utf-8", "surrogatepass")) else {
+        return s.to_string_lossy().into_owned();
+    };
+    let Ok(bytes) = encoded.cast::<pyo3::types::PyBytes>() else {
+        return s.to_string_lossy().into_owned();
+    };
+    let mut out = String::new();
+    for chunk in bytes.as_bytes().utf8_chunks() {
+        out.push_str(chunk.valid());
+        // A surrogate (ED A0..BF 80..BF) comes out as three one-byte invalid chunks; the
+        // first starts with ED.
+        let bad = chunk.invalid().len();
+        if bad > 0 && chunk.invalid()[0] == 0xED {
+            out.push(char::REPLACEMENT_CHARACTER);
+        }
+    }
+    out
 }
 
 /// Copies a sequence of Python `str` into owned Rust strings, so the work can run detached

@@ -13,7 +13,7 @@ _COMMANDS = (
     # --- injection ---
     "ravelin.cli.scan",
     # --- pii ---
-
+    "ravelin.cli.redact",
     # --- tokens ---
     "ravelin.cli.tokens",
 
