@@ -260,6 +260,65 @@ def wrk_run(kind: str, seconds: int, tmp: str) -> dict[str, Any]:
     }
 
 
+def breakdown(keys_db: str, rounds: int) -> list[str]:
+    """Where the time goes: the sync pipeline alone (no framework), switching parts off."""
+    from ravelin.guard import Guard, Request
+    from ravelin.keys import SQLiteKeyStore
+
+    store = SQLiteKeyStore(keys_db)
+    key = store.create("bench", ["chat"]).key
+    headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
+    req = Request("POST", "/chat", headers, client="127.0.0.1", body=BODY)
+    answer = json.dumps({"answer": PROMPT}).encode()
+
+    def median_us(guard: Guard) -> float:
+        times = []
+        for i in range(rounds + 200):
+            start = time.perf_counter_ns()
+            ctx = guard.begin(req)
+            guard.admit(ctx, req)
+            guard.inspect(ctx, req.body)
+            guard.filter_body(ctx, answer, "application/json")
+            guard.complete(ctx)
+            if i >= 200:
+                times.append(time.perf_counter_ns() - start)
+        return statistics.median(times) / 1000
+
+    full = _policy()
+    variants = [
+        ("full pipeline", full),
+        ("without budgets", full.replace(tokens_per_day=None, cost_per_day=None)),
+        (
+            "  and without abuse box",
+            full.replace(tokens_per_day=None, cost_per_day=None, abuse_threshold=0),
+        ),
+        (
+            "  and without PII",
+            full.replace(
+                tokens_per_day=None,
+                cost_per_day=None,
+                abuse_threshold=0,
+                pii_input_action="allow",
+                pii_output_action="allow",
+            ),
+        ),
+    ]
+    lines = ["Sync pipeline alone (admit + inspect + output filter + complete), median:"]
+    for name, policy in variants:
+        lines.append(f"  {name:<26} {median_us(Guard(policy, keys=store)):7.1f} µs")
+
+    async def hop() -> float:
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter_ns()
+            await asyncio.to_thread(int)
+            times.append(time.perf_counter_ns() - start)
+        return statistics.median(times) / 1000
+
+    lines.append(f"  one asyncio.to_thread hop   {asyncio.run(hop()):7.1f} µs")
+    return lines
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "serve":
         serve(sys.argv[2], int(sys.argv[3]), sys.argv[4])
@@ -268,9 +327,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5000)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--skip-wrk", action="store_true")
+    parser.add_argument("--breakdown", action="store_true", help="time the pipeline's parts")
     args = parser.parse_args()
     _audit_to_devnull()
     with tempfile.TemporaryDirectory(prefix="ravelin-bench-") as tmp:
+        if args.breakdown:
+            for line in breakdown(os.path.join(tmp, "parts.db"), args.rounds):
+                print(line, flush=True)
         apps, key = fastapi_apps(os.path.join(tmp, "fastapi.db"))
         for line in _report("FastAPI", asyncio.run(_fastapi_rounds(apps, key, args.rounds))):
             print(line, flush=True)

@@ -31,6 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.models import APIKey, APIKeyIn
 from fastapi.security import SecurityScopes
 from fastapi.security.base import SecurityBase
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response
@@ -182,7 +183,7 @@ def _view(scope: Scope) -> Request:
     return Request(
         method=scope["method"],
         path=getattr(scope.get("route"), "path", scope["path"]),
-        headers={k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]},
+        headers=Headers(scope=scope),
         client=client[0] if client else None,
         request_id=scope[_REQUEST_ID],
     )

@@ -131,7 +131,7 @@ def _view() -> Request:
     return Request(
         method=request.method,
         path=request.url_rule.rule if request.url_rule is not None else request.path,
-        headers={k.lower(): v for k, v in request.headers.items()},
+        headers=request.headers,
         client=request.remote_addr,
         request_id=request.headers.get("X-Request-ID", ""),
     )

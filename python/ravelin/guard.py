@@ -80,8 +80,9 @@ _REQUEST_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVW
 class Request:
     """What the pipeline needs to know about an HTTP request, whatever the framework.
 
-    ``headers`` maps lower-case names to values (bytes decoded as latin-1, as HTTP defines);
-    ``client`` is the peer address the server saw.
+    ``headers`` answers ``.get(name)`` for lower-case names (a dict, or a framework's own
+    case-insensitive headers, so nothing is copied), values decoded as latin-1 as HTTP
+    defines; ``client`` is the peer address the server saw.
     """
 
     method: str
