@@ -1,5 +1,8 @@
 """Type stubs for ravelin's compiled core. Every public symbol is typed and documented here."""
 
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Callable, Optional, Union, final
+
 __version__: str
 
 class RavelinError(ValueError):
@@ -12,8 +15,6 @@ class UnknownNameError(RavelinError):
     """A model, encoding, entity or operator name is unknown; the message lists known names."""
 
 # --- injection ---
-from collections.abc import Iterable, Mapping, Sequence  # noqa: E402
-from typing import Union, final  # noqa: E402
 
 @final
 class Match:
@@ -75,8 +76,6 @@ def scan_batch(texts: Iterable[str]) -> list[ScanResult]:
 
 # --- pii ---
 # Imports stay inside this section so parallel branches merge cleanly.
-from collections.abc import Iterable  # noqa: E402
-from typing import final  # noqa: E402
 
 @final
 class Entity:
@@ -220,7 +219,6 @@ def add_entity(
     ``detect``/``redact`` for the whole process."""
 
 # --- tokens ---
-from collections.abc import Iterable  # noqa: E402
 
 PRICES_AS_OF: str
 """Date (YYYY-MM-DD) of the shipped price list used by ``estimate_cost``."""
@@ -319,7 +317,6 @@ def key_id(digest: str) -> str:
     and lookups. Raises ``ValueError`` naming ``digest`` unless it is 64 hex characters."""
 
 # --- limits ---
-from typing import Callable, Optional, final  # noqa: E402 (sections merge in any order)
 
 @final
 class Decision:
