@@ -20,7 +20,7 @@ build: venv
 	$(BIN)/maturin develop -q --profile $(PROFILE) --extras fastapi,flask,redis
 
 demo: build
-	$(BIN)/ravelin scan examples/prompts.jsonl --field prompt --format table || true
+	$(BIN)/ravelin demo
 
 test-rust:
 	cargo test -q --profile $(PROFILE)

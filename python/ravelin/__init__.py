@@ -82,6 +82,7 @@ from ravelin.keys import (
 from ravelin._core import Decision, RateLimiter
 
 # --- guard ---
+from ravelin.policy import Policy
 
 __all__ = [
     "InvalidRuleError",
@@ -155,5 +156,6 @@ __all__ = [
     "RateLimiter",
 
     # --- guard ---
+    "Policy",
 
 ]

@@ -21,6 +21,7 @@ _COMMANDS = (
     "ravelin.cli.keys",
 
     # --- guard ---
+    "ravelin.cli.demo",
 
 )
 

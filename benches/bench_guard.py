@@ -1,0 +1,359 @@
+"""Per-request cost of the full ravelin guard on FastAPI and Flask, beside slowapi/flask-limiter.
+
+In-process: the same echo endpoint plain, behind the full guard (auth + limit + size + scan +
+PII + budget + output redaction + audit to a log handler) and behind the peer rate limiter
+alone; requests rotate plain / ravelin / peer and the script reports the median of the paired
+differences (guarded - plain) over thousands of rounds, with a 1 KB prompt.
+
+Under load: uvicorn serving the plain and the guarded app in turn, each hit by wrk for
+``--seconds``; requests per second, non-2xx responses and the server's RSS after warm-up and
+at the end.
+
+    .venv/bin/python benches/bench_guard.py [--rounds 5000] [--seconds 30] [--skip-wrk]
+"""
+
+# No `from __future__ import annotations`: FastAPI must resolve the endpoints' locally defined
+# models and dependencies as objects.
+import argparse
+import asyncio
+import json
+import logging
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Any, Callable
+
+PROMPT = (
+    "Summarise the following meeting notes for the weekly engineering update. The team "
+    "reviewed the migration plan for the billing service, agreed to move the nightly "
+    "reconciliation job to the new queue, and discussed the latency regression seen after "
+    "the last deploy. Action items: profile the serializer, add a dashboard for queue depth, "
+    "and schedule a follow-up with the data team about the retention policy for raw events. "
+) * 3
+PROMPT = PROMPT[:1024]
+BODY = json.dumps({"messages": [{"role": "user", "content": PROMPT}]}).encode()
+HIGH_LIMIT = "1000000/minute"
+
+
+def _audit_to_devnull() -> None:
+    """Audit events are built and written (to /dev/null), as a deployment would log them."""
+    logger = logging.getLogger("ravelin.audit")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(logging.StreamHandler(open(os.devnull, "w")))  # noqa: SIM115
+    logger.propagate = False
+
+
+def _policy():
+    from ravelin.policy import Policy
+
+    return Policy(rate_limit=HIGH_LIMIT, tokens_per_day=10**11, cost_per_day=10.0**9)
+
+
+# -- FastAPI ------------------------------------------------------------------------------------
+
+
+def fastapi_apps(keys_db: str) -> tuple[dict[str, Any], str]:
+    from fastapi import FastAPI, Request, Security
+    from pydantic import BaseModel
+    from ravelin.fastapi import Context, Guard
+    from ravelin.keys import SQLiteKeyStore
+    from slowapi import Limiter, _rate_limit_exceeded_handler
+    from slowapi.errors import RateLimitExceeded
+    from slowapi.util import get_remote_address
+
+    class Message(BaseModel):
+        role: str
+        content: str
+
+    class Chat(BaseModel):
+        messages: list[Message]
+
+    plain = FastAPI()
+
+    @plain.post("/chat")
+    async def plain_chat(body: Chat) -> dict:
+        return {"answer": body.messages[-1].content}
+
+    store = SQLiteKeyStore(keys_db)
+    key = store.create("bench", ["chat"]).key
+    guard = Guard(_policy(), keys=store)
+    guarded = FastAPI()
+    guard.install(guarded)
+
+    @guarded.post("/chat")
+    async def guarded_chat(body: Chat, ctx: Annotated[Context, Security(guard)]) -> dict:
+        return {"answer": body.messages[-1].content}
+
+    limiter = Limiter(key_func=get_remote_address)
+    peer = FastAPI()
+    peer.state.limiter = limiter
+    peer.add_exception_handler(RateLimitExceeded, _rate_limit_exceeded_handler)
+
+    @peer.post("/chat")
+    @limiter.limit(HIGH_LIMIT)
+    async def peer_chat(request: Request, body: Chat) -> dict:
+        return {"answer": body.messages[-1].content}
+
+    return {"plain": plain, "ravelin": guarded, "slowapi": peer}, key
+
+
+async def _fastapi_rounds(apps: dict[str, Any], key: str, rounds: int) -> dict[str, list[int]]:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    clients = {
+        name: httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b")
+        for name, app in apps.items()
+    }
+
+    async def one(name: str) -> int:
+        start = time.perf_counter_ns()
+        r = await clients[name].post("/chat", content=BODY, headers=headers)
+        elapsed = time.perf_counter_ns() - start
+        assert r.status_code == 200, (name, r.status_code, r.text)
+        return elapsed
+
+    return await _rounds(list(apps), rounds, one)
+
+
+# -- Flask --------------------------------------------------------------------------------------
+
+
+def flask_apps(keys_db: str) -> tuple[dict[str, Any], str]:
+    from flask import Flask, request
+    from flask_limiter import Limiter
+    from flask_limiter.util import get_remote_address
+    from ravelin.flask import Guard
+    from ravelin.keys import SQLiteKeyStore
+
+    def answer() -> dict:
+        return {"answer": request.get_json()["messages"][-1]["content"]}
+
+    plain = Flask("plain")
+    plain.post("/chat")(answer)
+
+    store = SQLiteKeyStore(keys_db)
+    key = store.create("bench", ["chat"]).key
+    guarded = Flask("guarded")
+    guard = Guard(guarded, policy=_policy(), keys=store)
+    guarded.post("/chat")(guard.protect()(answer))
+
+    peer = Flask("peer")
+    limiter = Limiter(get_remote_address, app=peer, storage_uri="memory://")
+    peer.post("/chat")(limiter.limit(HIGH_LIMIT)(answer))
+    return {"plain": plain, "ravelin": guarded, "flask-limiter": peer}, key
+
+
+async def _flask_rounds(apps: dict[str, Any], key: str, rounds: int) -> dict[str, list[int]]:
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    clients = {name: app.test_client() for name, app in apps.items()}
+
+    async def one(name: str) -> int:
+        start = time.perf_counter_ns()
+        r = clients[name].post("/chat", data=BODY, headers=headers)
+        elapsed = time.perf_counter_ns() - start
+        assert r.status_code == 200, (name, r.status_code, r.data)
+        return elapsed
+
+    return await _rounds(list(apps), rounds, one)
+
+
+# -- pairing ------------------------------------------------------------------------------------
+
+
+async def _rounds(names: list[str], rounds: int, one: Callable[[str], Any]) -> dict[str, list[int]]:
+    """Each round times every variant once, in a rotating order, after a warm-up."""
+    for _ in range(200):
+        for name in names:
+            await one(name)
+    times: dict[str, list[int]] = {name: [] for name in names}
+    for i in range(rounds):
+        k = i % len(names)
+        for name in names[k:] + names[:k]:
+            times[name].append(await one(name))
+    return times
+
+
+def _report(framework: str, times: dict[str, list[int]]) -> list[str]:
+    plain = times["plain"]
+    lines = [f"{framework}: median plain request {statistics.median(plain) / 1000:.1f} µs"]
+    for name, samples in times.items():
+        if name == "plain":
+            continue
+        diffs = [g - p for g, p in zip(samples, plain)]
+        med = statistics.median(diffs) / 1000
+        lines.append(f"  {name:<14} adds {med:7.1f} µs per request (median of {len(diffs)} pairs)")
+    return lines
+
+
+# -- wrk ----------------------------------------------------------------------------------------
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = [[{body}]]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {key}"
+"""
+
+
+def serve(kind: str, port: int, keys_db: str) -> None:
+    """Child process: uvicorn serving the plain or guarded FastAPI app."""
+    import uvicorn
+
+    _audit_to_devnull()
+    apps, key = fastapi_apps(keys_db)
+    Path(keys_db + ".key").write_text(key)
+    uvicorn.run(apps[kind], host="127.0.0.1", port=port, log_level="error", access_log=False)
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def wrk_run(kind: str, seconds: int, tmp: str) -> dict[str, Any]:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
+    from servers import free_port, wait_for_port
+
+    port = free_port()
+    keys_db = os.path.join(tmp, f"{kind}.db")
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "serve", kind, str(port), keys_db],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, timeout=30)
+        deadline = time.monotonic() + 10
+        while not os.path.exists(keys_db + ".key") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        key = Path(keys_db + ".key").read_text()
+        script = os.path.join(tmp, f"{kind}.lua")
+        Path(script).write_text(WRK_SCRIPT.format(body=BODY.decode(), key=key))
+        url = f"http://127.0.0.1:{port}/chat"
+        wrk = ["wrk", "-t2", "-c32", "-s", script, url]
+        subprocess.run([*wrk[:1], "-d5s", *wrk[1:]], check=True, capture_output=True)  # warm-up
+        rss_warm = _rss_kib(proc.pid)
+        out = subprocess.run(
+            [*wrk[:1], f"-d{seconds}s", *wrk[1:]], check=True, capture_output=True, text=True
+        ).stdout
+        rss_end = _rss_kib(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*", out)
+    return {
+        "rps": rps,
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errors.group(0) if errors else "none",
+        "rss_warm_kib": rss_warm,
+        "rss_end_kib": rss_end,
+    }
+
+
+def breakdown(keys_db: str, rounds: int) -> list[str]:
+    """Where the time goes: the sync pipeline alone (no framework), switching parts off."""
+    from ravelin.guard import Guard, Request
+    from ravelin.keys import SQLiteKeyStore
+
+    store = SQLiteKeyStore(keys_db)
+    key = store.create("bench", ["chat"]).key
+    headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
+    req = Request("POST", "/chat", headers, client="127.0.0.1", body=BODY)
+    answer = json.dumps({"answer": PROMPT}).encode()
+
+    def median_us(guard: Guard) -> float:
+        times = []
+        for i in range(rounds + 200):
+            start = time.perf_counter_ns()
+            ctx = guard.begin(req)
+            guard.admit(ctx, req)
+            guard.inspect(ctx, req.body)
+            guard.filter_body(ctx, answer, "application/json")
+            guard.complete(ctx)
+            if i >= 200:
+                times.append(time.perf_counter_ns() - start)
+        return statistics.median(times) / 1000
+
+    full = _policy()
+    variants = [
+        ("full pipeline", full),
+        ("without budgets", full.replace(tokens_per_day=None, cost_per_day=None)),
+        (
+            "  and without abuse box",
+            full.replace(tokens_per_day=None, cost_per_day=None, abuse_threshold=0),
+        ),
+        (
+            "  and without PII",
+            full.replace(
+                tokens_per_day=None,
+                cost_per_day=None,
+                abuse_threshold=0,
+                pii_input_action="allow",
+                pii_output_action="allow",
+            ),
+        ),
+    ]
+    lines = ["Sync pipeline alone (admit + inspect + output filter + complete), median:"]
+    for name, policy in variants:
+        lines.append(f"  {name:<26} {median_us(Guard(policy, keys=store)):7.1f} µs")
+
+    async def hop() -> float:
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter_ns()
+            await asyncio.to_thread(int)
+            times.append(time.perf_counter_ns() - start)
+        return statistics.median(times) / 1000
+
+    lines.append(f"  one asyncio.to_thread hop   {asyncio.run(hop()):7.1f} µs")
+    return lines
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "serve":
+        serve(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5000)
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--skip-wrk", action="store_true")
+    parser.add_argument("--breakdown", action="store_true", help="time the pipeline's parts")
+    args = parser.parse_args()
+    _audit_to_devnull()
+    with tempfile.TemporaryDirectory(prefix="ravelin-bench-") as tmp:
+        if args.breakdown:
+            for line in breakdown(os.path.join(tmp, "parts.db"), args.rounds):
+                print(line, flush=True)
+        apps, key = fastapi_apps(os.path.join(tmp, "fastapi.db"))
+        for line in _report("FastAPI", asyncio.run(_fastapi_rounds(apps, key, args.rounds))):
+            print(line, flush=True)
+        apps, key = flask_apps(os.path.join(tmp, "flask.db"))
+        for line in _report("Flask", asyncio.run(_flask_rounds(apps, key, args.rounds))):
+            print(line, flush=True)
+        if args.skip_wrk or shutil.which("wrk") is None:
+            return
+        results = {kind: wrk_run(kind, args.seconds, tmp) for kind in ("plain", "ravelin")}
+    plain, guarded = results["plain"], results["ravelin"]
+    print(f"wrk -t2 -c32 -d{args.seconds}s, uvicorn (1 worker), 1 KB prompt:")
+    for kind, r in results.items():
+        growth = (r["rss_end_kib"] - r["rss_warm_kib"]) / r["rss_warm_kib"] * 100
+        print(
+            f"  {kind:<8} {r['rps']:9.1f} req/s  non-2xx {r['non2xx']}  "
+            f"socket errors: {r['socket_errors']}  RSS {r['rss_warm_kib']} -> "
+            f"{r['rss_end_kib']} KiB ({growth:+.1f}%)"
+        )
+    print(f"  ravelin / plain throughput: {guarded['rps'] / plain['rps'] * 100:.1f}%")
+
+
+if __name__ == "__main__":
+    main()

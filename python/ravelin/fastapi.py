@@ -1,0 +1,315 @@
+"""FastAPI adapter: one dependency guards an endpoint.
+
+```python
+from fastapi import FastAPI, Security
+from ravelin.fastapi import Guard
+
+guard = Guard(Policy(rate_limit="30/minute"), keys=SQLiteKeyStore("keys.db"))
+app = FastAPI()
+guard.install(app)  # generic error bodies, request ids, output redaction
+
+@app.post("/v1/chat")
+async def chat(body: Chat, ctx: Context = Security(guard.require(scopes=["chat"]))): ...
+```
+
+The dependency runs the input checks (`ravelin.guard`), redacts prompts in the request body the
+endpoint receives, and leaves the context in the ASGI scope; `GuardMiddleware` (pure ASGI, added
+by `Guard.install`) then applies the output policy to the response, JSON or streamed, and
+records the audit event when the response is done.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Iterable
+from typing import Any, Callable, Optional, TypeVar
+
+from fastapi import FastAPI, Security
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.models import APIKey, APIKeyIn
+from fastapi.security import SecurityScopes
+from fastapi.security.base import SecurityBase
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ravelin import guard as pipeline
+from ravelin.errors import GuardError, InvalidRequestError
+from ravelin.guard import Context, Request
+from ravelin.policy import Policy
+
+__all__ = ["Context", "Guard", "GuardMiddleware"]
+
+_CONTEXT = "ravelin.context"
+_REQUEST_ID = "ravelin.request_id"
+_GUARD = "ravelin.guard"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Guard(SecurityBase):
+    """A FastAPI security dependency running the ravelin pipeline; shows in OpenAPI as an API key.
+
+    Use it as ``Depends(guard)``, ``Security(guard.require(scopes=[...]))`` or
+    ``@guard.protect(scopes=[...])``; call `install` once on the app.
+    """
+
+    def __init__(
+        self,
+        policy: Optional[Policy] = None,
+        *,
+        keys: Any = None,
+        limiter: Any = None,
+        pipeline_guard: Optional[pipeline.Guard] = None,
+        scheme_name: Optional[str] = None,
+        description: Optional[str] = None,
+    ) -> None:
+        self.pipeline = pipeline_guard or pipeline.Guard(policy, keys=keys, limiter=limiter)
+        headers = self.pipeline.policy.key_headers
+        header = next((h for h in headers if h.lower() != "authorization"), headers[0])
+        self.model = APIKey(
+            **{"in": APIKeyIn.header},  # `in` is a keyword: FastAPI's own schemes do the same
+            name=header,
+            description=description
+            or f"An API key, as `Authorization: Bearer <key>` or `{header}: <key>`.",
+        )
+        self.scheme_name = scheme_name or "RavelinAPIKey"
+
+    def require(self, *, scopes: Iterable[str] = (), limit: Optional[str] = None) -> Guard:
+        """The same guard, requiring extra scopes and/or its own rate limit on one route."""
+        return Guard(
+            pipeline_guard=self.pipeline.scoped(scopes=scopes, limit=limit),
+            scheme_name=self.scheme_name,
+            description=self.model.description,
+        )
+
+    def protect(
+        self, *, scopes: Iterable[str] = (), limit: Optional[str] = None
+    ) -> Callable[[F], F]:
+        """Decorator form: ``@app.post(...)`` then ``@guard.protect(scopes=[...])``."""
+        dependency = self.require(scopes=scopes, limit=limit)
+
+        def decorate(endpoint: F) -> F:
+            signature = inspect.signature(endpoint)
+            params = list(signature.parameters.values())
+            extra = inspect.Parameter(
+                "ravelin_context", inspect.Parameter.KEYWORD_ONLY, default=Security(dependency)
+            )
+            cut = next(
+                (i for i, p in enumerate(params) if p.kind is inspect.Parameter.VAR_KEYWORD),
+                len(params),
+            )
+            params.insert(cut, extra)
+            if inspect.iscoroutinefunction(endpoint):
+
+                @functools.wraps(endpoint)
+                async def wrapper(*args: Any, ravelin_context: Any = None, **kwargs: Any) -> Any:
+                    return await endpoint(*args, **kwargs)
+            else:
+
+                @functools.wraps(endpoint)
+                def wrapper(*args: Any, ravelin_context: Any = None, **kwargs: Any) -> Any:
+                    return endpoint(*args, **kwargs)
+
+            wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+            return wrapper  # type: ignore[return-value]
+
+        return decorate
+
+    def install(self, app: FastAPI) -> None:
+        """Add the middleware (request ids, output policy, audit) and the error handlers."""
+        app.add_middleware(GuardMiddleware, guard=self.pipeline)
+
+        async def on_guard_error(request: StarletteRequest, exc: Exception) -> Response:
+            assert isinstance(exc, GuardError)
+            return _error_response(request.scope, exc)
+
+        async def on_invalid_body(request: StarletteRequest, exc: Exception) -> Response:
+            # FastAPI parses and validates the body itself; keep its details out of the answer.
+            return _error_response(request.scope, InvalidRequestError("validation"))
+
+        async def on_http_error(request: StarletteRequest, exc: Exception) -> Response:
+            # A body that is not UTF-8 fails in FastAPI's own parsing, before any dependency,
+            # as a 400 with this detail; answer it like every other unreadable body. The app's
+            # own HTTPExceptions keep FastAPI's handling.
+            assert isinstance(exc, HTTPException)
+            if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+                return _error_response(request.scope, InvalidRequestError("unreadable_body"))
+            return await http_exception_handler(request, exc)
+
+        app.add_exception_handler(GuardError, on_guard_error)
+        app.add_exception_handler(RequestValidationError, on_invalid_body)
+        app.add_exception_handler(HTTPException, on_http_error)
+
+    async def __call__(self, request: StarletteRequest, security_scopes: SecurityScopes) -> Context:
+        scope = request.scope
+        if _REQUEST_ID not in scope:
+            raise RuntimeError("ravelin: call guard.install(app) before serving guarded routes")
+        guard = self.pipeline
+        view = _view(scope)
+        ctx = guard.begin(view)
+        scope[_CONTEXT] = ctx
+        scope[_GUARD] = guard
+        await guard.aadmit(ctx, view)
+        guard.authorize(ctx, security_scopes.scopes)
+        body = await request.body()
+        parsed: Any = pipeline._UNPARSED
+        if body:
+            try:
+                # Starlette caches this object and FastAPI validates the endpoint's body from it,
+                # so prompts redacted in place here are what the endpoint receives.
+                parsed = await request.json()
+            except ValueError:
+                parsed = pipeline._UNPARSED  # the pipeline reports it, in its order
+        await guard.ainspect(ctx, body, parsed)
+        return ctx
+
+
+def _error_response(scope: Scope, exc: GuardError) -> Response:
+    guard: pipeline.Guard = scope[_GUARD]
+    ctx: Optional[Context] = scope.get(_CONTEXT)
+    if ctx is None:  # denied before the dependency ran (FastAPI's own body validation)
+        ctx = guard.begin(_view(scope))
+    denial = guard.denial(ctx, exc)
+    return Response(denial.body, status_code=denial.status, headers=denial.headers)
+
+
+def _view(scope: Scope) -> Request:
+    """The pipeline's view of an ASGI request (header bytes decoded as latin-1, as HTTP says)."""
+    client = scope.get("client")
+    return Request(
+        method=scope["method"],
+        path=getattr(scope.get("route"), "path", scope["path"]),
+        headers=Headers(scope=scope),
+        client=client[0] if client else None,
+        request_id=scope[_REQUEST_ID],
+    )
+
+
+class GuardMiddleware:
+    """Pure ASGI middleware: request ids, output policy on guarded responses, audit at the end."""
+
+    def __init__(self, app: ASGIApp, *, guard: pipeline.Guard) -> None:
+        self.app = app
+        self.guard = guard
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope[_REQUEST_ID] = pipeline.request_id_from(_header(scope, b"x-request-id"))
+        scope[_GUARD] = self.guard  # a guarded route's dependency puts its own (scoped) guard
+        responder = _Responder(scope, send)
+        failed = True
+        try:
+            await self.app(scope, receive, responder.send)
+            failed = False
+        finally:
+            ctx: Optional[Context] = scope.get(_CONTEXT)
+            if ctx is not None and not ctx.done:
+                await scope[_GUARD].acomplete(ctx, failed=failed)
+
+
+class _Responder:
+    """Wraps ``send``: adds headers, filters the body of allowed guarded responses."""
+
+    def __init__(self, scope: Scope, send: Send) -> None:
+        self.scope = scope
+        self.downstream = send
+        self.start: Optional[Message] = None
+        self.kind: Optional[str] = None
+        self.buffer: list[bytes] = []
+        self.stream: Optional[pipeline.StreamFilter] = None
+        self.stopped = False
+
+    async def send(self, message: Message) -> None:
+        if self.stopped:
+            return
+        if message["type"] == "http.response.start":
+            await self._start(message)
+        elif message["type"] == "http.response.body" and self.kind is not None:
+            await self._body(message)
+        else:
+            await self.downstream(message)
+
+    async def _start(self, message: Message) -> None:
+        scope = self.scope
+        ctx: Optional[Context] = scope.get(_CONTEXT)
+        headers = list(message.get("headers", []))
+        headers.append((b"x-request-id", scope[_REQUEST_ID].encode()))
+        if ctx is not None and not ctx.done:
+            headers.extend((k.lower().encode(), v.encode()) for k, v in ctx.headers.items())
+            content_type = dict(headers).get(b"content-type", b"").decode("latin-1")
+            self.kind = pipeline.body_kind(content_type)
+        if self.kind is None:
+            await self.downstream({**message, "headers": headers})
+            return
+        # Held until the body shows its shape: a whole body is filtered (and may still be
+        # refused) before anything is sent; a streamed text body is filtered as it goes.
+        # Either way its length may change, so Content-Length is recomputed or dropped.
+        headers = [(k, v) for k, v in headers if k != b"content-length"]
+        self.start = {**message, "headers": headers}
+
+    async def _body(self, message: Message) -> None:
+        guard: pipeline.Guard = self.scope[_GUARD]
+        ctx: Context = self.scope[_CONTEXT]
+        chunk: bytes = message.get("body", b"")
+        more = message.get("more_body", False)
+        if self.stream is None and more and not self.buffer and self.kind != "json":
+            assert self.start is not None
+            self.stream = guard.stream_filter(ctx, _content_type(self.start))
+            await self.downstream(self.start)
+        if self.stream is not None:
+            try:
+                out = (
+                    self.stream.feed(chunk)
+                    if more
+                    else self.stream.feed(chunk) + self.stream.close()
+                )
+            except GuardError as exc:
+                # Headers are gone: end the stream here; the denial goes to the audit log.
+                guard.denial(ctx, exc)
+                self.stopped = True
+                await self.downstream(
+                    {"type": "http.response.body", "body": b"", "more_body": False}
+                )
+                return
+            await self.downstream({"type": "http.response.body", "body": out, "more_body": more})
+            return
+        self.buffer.append(chunk)
+        if more:
+            return
+        assert self.start is not None
+        try:
+            body = guard.filter_body(ctx, b"".join(self.buffer), _content_type(self.start))
+        except GuardError as exc:
+            denial = guard.denial(ctx, exc)
+            start: Message = {
+                "type": "http.response.start",
+                "status": denial.status,
+                "headers": [(k.lower().encode(), v.encode()) for k, v in denial.headers.items()]
+                + [(b"x-request-id", self.scope[_REQUEST_ID].encode())],
+            }
+            body = denial.body
+        else:
+            start = self.start
+        start = {
+            **start,
+            "headers": [*start["headers"], (b"content-length", str(len(body)).encode())],
+        }
+        await self.downstream(start)
+        await self.downstream({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _content_type(message: Message) -> str:
+    return dict(message["headers"]).get(b"content-type", b"").decode("latin-1")
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return ""

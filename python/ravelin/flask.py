@@ -1,0 +1,195 @@
+"""Flask adapter: an extension and a decorator.
+
+```python
+from flask import Flask
+from ravelin.flask import Guard
+
+app = Flask(__name__)
+app.config["RAVELIN_RATE_LIMIT"] = "30/minute"
+guard = Guard(app, keys=SQLiteKeyStore("keys.db"))
+
+@app.post("/v1/chat")
+@guard.protect(scopes=["chat"])
+def chat(): ...
+```
+
+Settings come from ``app.config`` keys named like the environment (``RAVELIN_*``, see
+`ravelin.policy.Policy`), unless a `Policy` is passed. The decorator runs the input checks
+(prompts are redacted in place in the object ``request.get_json()`` returns), calls the view,
+then applies the output policy to its response (JSON, text, or a streamed body chunk by chunk)
+and records the audit event.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterable, Iterator
+from typing import Any, Callable, Optional, TypeVar
+
+from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
+
+from ravelin import guard as pipeline
+from ravelin.errors import GuardError, InvalidRequestError, PayloadTooLargeError
+from ravelin.guard import Context, Request
+from ravelin.policy import Policy
+
+__all__ = ["Context", "Guard", "current_context"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Guard:
+    """The ravelin Flask extension: ``Guard(app, keys=...)`` or ``guard.init_app(app)``."""
+
+    def __init__(
+        self,
+        app: Optional[Flask] = None,
+        *,
+        policy: Optional[Policy] = None,
+        keys: Any = None,
+        limiter: Any = None,
+    ) -> None:
+        self._policy = policy
+        self._keys = keys
+        self._limiter = limiter
+        self.pipeline: Optional[pipeline.Guard] = None
+        self._scoped: dict[tuple[tuple[str, ...], Optional[str]], pipeline.Guard] = {}
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        # app.config wins over the environment; both use the RAVELIN_* names.
+        policy = self._policy or Policy.load(environ={**os.environ, **app.config})
+        self.pipeline = pipeline.Guard(policy, keys=self._keys, limiter=self._limiter)
+        app.extensions["ravelin"] = self
+        app.register_error_handler(GuardError, self._on_denied)
+        app.after_request(_add_request_id)
+
+    def protect(
+        self, *, scopes: Iterable[str] = (), limit: Optional[str] = None
+    ) -> Callable[[F], F]:
+        """Guard a view: required ``scopes`` and an optional route-specific rate ``limit``."""
+        wanted = (tuple(scopes), limit)
+
+        def decorate(view: F) -> F:
+            @functools.wraps(view)
+            def guarded(*args: Any, **kwargs: Any) -> Any:
+                guard = self._guard_for(wanted)
+                ctx = _begin(guard)
+                guard.admit(ctx, g.ravelin_view)
+                request.max_content_length = guard.policy.max_body_bytes
+                try:
+                    body = request.get_data(cache=True)
+                    parsed = request.get_json(force=True) if body else pipeline._UNPARSED
+                except RequestEntityTooLarge:
+                    raise PayloadTooLargeError("body_bytes") from None
+                except BadRequest:
+                    raise InvalidRequestError("malformed_json") from None
+                guard.inspect(ctx, body, parsed)
+                try:
+                    response = current_app.make_response(view(*args, **kwargs))
+                except GuardError:
+                    raise
+                except Exception:
+                    guard.complete(ctx, failed=True)
+                    raise
+                return _filter_response(guard, ctx, response)
+
+            return guarded  # type: ignore[return-value]
+
+        return decorate
+
+    def _guard_for(self, wanted: tuple[tuple[str, ...], Optional[str]]) -> pipeline.Guard:
+        if self.pipeline is None:
+            raise RuntimeError("ravelin: call Guard(app) or guard.init_app(app) first")
+        route = self._scoped.get(wanted)
+        if route is None:
+            # Two threads may both build it; setdefault keeps one, so counts are never split.
+            scopes, limit = wanted
+            route = self._scoped.setdefault(
+                wanted, self.pipeline.scoped(scopes=scopes, limit=limit)
+            )
+        return route
+
+    def _on_denied(self, exc: GuardError) -> Response:
+        guard: pipeline.Guard = g.get("ravelin_guard") or self.pipeline
+        ctx: Optional[Context] = g.get("ravelin")
+        if ctx is None:
+            ctx = guard.begin(_view())
+        denial = guard.denial(ctx, exc)
+        return Response(denial.body, status=denial.status, headers=denial.headers)
+
+
+def current_context() -> Optional[Context]:
+    """The guard's context for the current request (key id, owner, scopes, flags), if any."""
+    return g.get("ravelin")
+
+
+def _view() -> Request:
+    return Request(
+        method=request.method,
+        path=request.url_rule.rule if request.url_rule is not None else request.path,
+        headers=request.headers,
+        client=request.remote_addr,
+        request_id=request.headers.get("X-Request-ID", ""),
+    )
+
+
+def _begin(guard: pipeline.Guard) -> Context:
+    view = _view()
+    ctx = guard.begin(view)
+    g.ravelin, g.ravelin_guard, g.ravelin_view = ctx, guard, view
+    return ctx
+
+
+def _filter_response(guard: pipeline.Guard, ctx: Context, response: Response) -> Response:
+    for name, value in ctx.headers.items():
+        response.headers[name] = value
+    kind = pipeline.body_kind(response.content_type or "")
+    if kind is None:
+        guard.complete(ctx)
+    elif response.is_streamed:
+        response.response = _filtered_stream(
+            guard, ctx, response.response, response.content_type or ""
+        )
+        response.headers.pop("Content-Length", None)
+    else:
+        response.set_data(guard.filter_body(ctx, response.get_data(), response.content_type))
+        guard.complete(ctx)
+    return response
+
+
+def _filtered_stream(
+    guard: pipeline.Guard, ctx: Context, chunks: Iterable[Any], content_type: str
+) -> Iterator[bytes]:
+    """The view's stream through the output filter; a late denial ends it (and is audited)."""
+    stream = guard.stream_filter(ctx, content_type)
+    try:
+        for chunk in chunks:
+            out = stream.feed(chunk.encode() if isinstance(chunk, str) else chunk)
+            if out:
+                yield out
+        tail = stream.close()
+        if tail:
+            yield tail
+    except GuardError as exc:
+        guard.denial(ctx, exc)
+        return
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    guard.complete(ctx)
+
+
+def _add_request_id(response: Response) -> Response:
+    ctx: Optional[Context] = g.get("ravelin")
+    rid = (
+        ctx.request_id
+        if ctx is not None
+        else pipeline.request_id_from(request.headers.get("X-Request-ID", ""))
+    )
+    response.headers["X-Request-ID"] = rid
+    return response

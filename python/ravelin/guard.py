@@ -1,0 +1,875 @@
+"""The framework-neutral guard pipeline.
+
+An adapter (``ravelin.fastapi``, ``ravelin.flask``) turns its framework's request into a
+`Request` view and calls, in order:
+
+1. `Guard.admit` / `Guard.aadmit`: authenticate -> penalty box -> rate limit -> declared size.
+2. `Guard.inspect` / `Guard.ainspect` with the body: size -> parse -> field sizes -> injection
+   scan -> PII policy (redacting the parsed body in place) -> budget charge.
+3. After the handler: `Guard.filter_json` / `Guard.filter_text` / `Guard.stream_filter` (output
+   redaction and canary check), then `Guard.complete` / `Guard.acomplete` (budget
+   reconciliation and the audit event).
+
+A denial is a `ravelin.errors.GuardError`; `Guard.denial` turns it into the generic response
+(status, headers, JSON body) and records it. Text work runs in the Rust core (scan, redact,
+estimate, mask); the pipeline itself does no regex or hashing per request.
+
+The steps are written once, as generators that yield the few calls touching shared state (key
+store, limiter, budget, abuse counters). The sync driver makes those calls directly; the async
+driver awaits the backend's ``a``-prefixed coroutine when it has one (Redis) and otherwise
+offloads to a thread only what may block (SQLite), so the event loop never waits on I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import copy
+import functools
+import inspect
+import json
+import logging
+import math
+import os
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Generator, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import ravelin
+from ravelin import audit
+from ravelin.abuse import AbuseGuard, RedisAbuseGuard, repeat_key
+from ravelin.budgets import Budget, RedisBudget
+from ravelin.errors import (
+    BudgetExceededError,
+    ContentBlockedError,
+    GuardError,
+    InvalidRequestError,
+    MissingKeyError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ServiceUnavailableError,
+    TemporarilyBlockedError,
+)
+from ravelin.limits import RedisRateLimiter
+from ravelin.policy import WILDCARD, PathSegment, Policy, parse_path
+
+log = logging.getLogger("ravelin.guard")
+
+try:
+    from redis.exceptions import RedisError
+except ImportError:  # the redis extra is optional
+    RedisError = OSError  # type: ignore[assignment,misc]
+
+# What a shared-state backend raises when it is unreachable: a store outage, not a bug.
+OUTAGE_ERRORS = (OSError, TimeoutError, sqlite3.Error, RedisError)
+# Denials that count towards the abuse penalty box (not 429s: those are the box's own output).
+ABUSE_ERRORS = (ContentBlockedError, PayloadTooLargeError, InvalidRequestError)
+REPEATED_PROMPT = "repeated_prompt"
+
+_UNPARSED: Any = object()
+# Where streamed JSON events carry their text: OpenAI chat chunks, Anthropic text deltas.
+_DELTA_PATHS = (parse_path("choices[0].delta.content"), parse_path("delta.text"))
+_REQUEST_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+
+@dataclass
+class Request:
+    """What the pipeline needs to know about an HTTP request, whatever the framework.
+
+    ``headers`` answers ``.get(name)`` for lower-case names (a dict, or a framework's own
+    case-insensitive headers, so nothing is copied), values decoded as latin-1 as HTTP
+    defines; ``client`` is the peer address the server saw.
+    """
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    client: Optional[str] = None
+    body: bytes = b""
+    request_id: str = ""
+
+
+@dataclass
+class Context:
+    """One request's state through the pipeline; adapters hand it to the endpoint."""
+
+    request_id: str
+    method: str
+    route: str
+    client_ip: Optional[str]
+    started: float
+    identity: str = ""
+    key_id: Optional[str] = None
+    masked_key: Optional[str] = None
+    owner: Optional[str] = None
+    scopes: tuple[str, ...] = ()
+    json: Any = None
+    prompts: list[str] = field(default_factory=list)
+    flagged: bool = False
+    injection_score: float = 0.0
+    reasons: list[str] = field(default_factory=list)
+    rule_ids: list[str] = field(default_factory=list)
+    entities: Counter[str] = field(default_factory=Counter)
+    output_entities: Counter[str] = field(default_factory=Counter)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+    reservation: Any = None
+    done: bool = False
+
+
+@dataclass
+class ErrorResponse:
+    """A denial as the client sees it: nothing beyond the code, a fixed message and the id."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One call on shared state, made by the sync or async driver."""
+
+    target: Any
+    method: str
+    args: tuple[Any, ...]
+    # On an outage: allow and log (True, returning `fallback`) or deny with 503 (False).
+    fail_open: bool = False
+    fallback: Any = None
+    # Sync-only backends that may block (SQLite) run in a thread under the async driver.
+    blocking: bool = False
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+_Steps = Generator[_Call, Any, Any]
+
+
+class Guard:
+    """The pipeline for one `Policy` and its state backends.
+
+    ``keys`` is a `ravelin.keys` store (required when the policy requires a key); the rate
+    limiter (`ravelin.RateLimiter` / `ravelin.limits.RedisRateLimiter`), budget
+    (`ravelin.budgets`) and abuse counters (`ravelin.abuse`) are built from the policy,
+    in-process or in Redis when ``policy.redis_url`` is set, unless given.
+    """
+
+    def __init__(
+        self,
+        policy: Optional[Policy] = None,
+        *,
+        keys: Any = None,
+        limiter: Any = None,
+        budget: Any = None,
+        abuse: Any = None,
+    ) -> None:
+        self.policy = policy or Policy()
+        if self.policy.require_key and keys is None:
+            raise ValueError("keys: a key store is required when the policy requires a key")
+        self.keys = keys
+        self.limiter = (
+            limiter
+            if limiter is not None
+            else _limiter(self.policy, self.policy.rate_limit, prefix="ravelin:rl")
+        )
+        self.budget = budget if budget is not None else _default_budget(self.policy)
+        self.abuse = abuse if abuse is not None else _default_abuse(self.policy)
+        self.repeats = _limiter(self.policy, self.policy.repeat_limit, prefix="ravelin:repeat")
+        self._key_headers = tuple(h.lower() for h in self.policy.key_headers)
+        self._scanner = (
+            ravelin.Scanner(threshold=self.policy.injection_threshold)
+            if self.policy.injection_threshold is not None
+            else None
+        )
+        # Loads the tokenizer tables now, not on the first request, and checks the model name.
+        ravelin.estimate_tokens("warm-up", model=self.policy.model)
+        self._www_authenticate = (
+            'Bearer realm="api"' if "authorization" in self._key_headers else "ApiKey"
+        )
+
+    def scoped(self, *, scopes: Iterable[str] = (), limit: Optional[str] = None) -> Guard:
+        """This guard for one route: extra required ``scopes`` and/or its own rate ``limit``;
+        keys, budgets, abuse counters and the global limit's state stay shared."""
+        route = copy.copy(self)
+        changes: dict[str, Any] = {"scopes": tuple(dict.fromkeys((*self.policy.scopes, *scopes)))}
+        if limit is not None and limit != self.policy.rate_limit:
+            changes["rate_limit"] = limit
+            route.limiter = _limiter(self.policy, limit, prefix="ravelin:rl")
+        route.policy = self.policy.replace(**changes)
+        return route
+
+    # -- drivers ------------------------------------------------------------------------------
+
+    def admit(self, ctx: Context, request: Request) -> None:
+        """Authenticate, rate-limit and size-check a request (sync); raises `GuardError`.
+
+        ``ctx`` comes from `begin`, so that a denial can still be answered with its request id
+        and headers.
+        """
+        self._run(self._admit(ctx, request))
+
+    async def aadmit(self, ctx: Context, request: Request) -> None:
+        await self._arun(self._admit(ctx, request))
+
+    def inspect(self, ctx: Context, body: bytes, parsed: Any = _UNPARSED) -> Any:
+        """Check the body; returns the parsed JSON with prompts redacted in place per policy.
+
+        Pass ``parsed`` when the framework has already parsed (and cached) the body, so that the
+        endpoint sees the redacted object.
+        """
+        return self._run(self._inspect(ctx, body, parsed))
+
+    async def ainspect(self, ctx: Context, body: bytes, parsed: Any = _UNPARSED) -> Any:
+        return await self._arun(self._inspect(ctx, body, parsed))
+
+    def complete(self, ctx: Context, *, failed: bool = False) -> None:
+        """Reconcile the budget and record the request's audit event (once).
+
+        ``failed``: the handler raised, so the decision is recorded as ``error``.
+        """
+        self._run(self._complete(ctx, failed))
+
+    async def acomplete(self, ctx: Context, *, failed: bool = False) -> None:
+        await self._arun(self._complete(ctx, failed))
+
+    def denial(self, ctx: Context, err: GuardError) -> ErrorResponse:
+        """The generic response for a denial, and its audit event (once per request)."""
+        if not ctx.done:
+            ctx.done = True
+            if err.reason not in ctx.reasons:
+                ctx.reasons.append(err.reason)
+            self._audit(ctx, "deny", err)
+        return error_response(
+            err, ctx.request_id, ctx.headers, www_authenticate=self._www_authenticate
+        )
+
+    def _run(self, steps: _Steps) -> Any:
+        value: Any = None
+        error: Optional[BaseException] = None
+        while True:
+            try:
+                call = steps.throw(error) if error is not None else steps.send(value)
+            except StopIteration as stop:
+                return stop.value
+            value, error = None, None
+            try:
+                value = getattr(call.target, call.method)(*call.args, **call.kwargs)
+            except GuardError as e:
+                error = e
+            except OUTAGE_ERRORS as e:
+                value, error = self._outage(call, e)
+
+    async def _arun(self, steps: _Steps) -> Any:
+        value: Any = None
+        error: Optional[BaseException] = None
+        while True:
+            try:
+                call = steps.throw(error) if error is not None else steps.send(value)
+            except StopIteration as stop:
+                return stop.value
+            value, error = None, None
+            try:
+                method = getattr(call.target, "a" + call.method, None)
+                if method is None:
+                    method = getattr(call.target, call.method)
+                    if call.blocking and not inspect.iscoroutinefunction(method):
+                        method = functools.partial(asyncio.to_thread, method)
+                value = method(*call.args, **call.kwargs)
+                if inspect.isawaitable(value):
+                    value = await value
+            except GuardError as e:
+                error = e
+            except OUTAGE_ERRORS as e:
+                value, error = self._outage(call, e)
+
+    @staticmethod
+    def _outage(call: _Call, exc: BaseException) -> tuple[Any, Optional[GuardError]]:
+        name = type(call.target).__name__
+        if call.fail_open:
+            log.warning("%s.%s failed (%s); failing open", name, call.method, type(exc).__name__)
+            return call.fallback, None
+        log.error("%s.%s failed (%s); failing closed", name, call.method, type(exc).__name__)
+        return None, ServiceUnavailableError(f"store_unavailable:{name}.{call.method}")
+
+    # -- admission ----------------------------------------------------------------------------
+
+    def begin(self, request: Request) -> Context:
+        """A fresh context for a request (its id kept if well-formed, else a new one)."""
+        return Context(
+            request_id=request_id_from(request.request_id),
+            method=request.method,
+            route=request.path,
+            client_ip=self.client_ip(request),
+            started=time.perf_counter(),
+        )
+
+    def client_ip(self, request: Request) -> Optional[str]:
+        """The peer address; X-Forwarded-For is believed only as far as trusted proxies go."""
+        peer = request.client
+        forwarded = request.headers.get("x-forwarded-for")
+        if peer is None or not forwarded or not self.policy.is_trusted_proxy(peer):
+            return peer
+        # Rightmost first: each trusted hop appended the address it saw.
+        for hop in reversed([h.strip() for h in forwarded.split(",")]):
+            if not self.policy.is_trusted_proxy(hop):
+                return hop or peer
+        return peer
+
+    def _admit(self, ctx: Context, request: Request) -> _Steps:
+        try:
+            raw = self._key_of(request)
+            if raw is None:
+                if self.policy.require_key:
+                    raise MissingKeyError("missing_key")
+                ctx.identity = f"ip:{ctx.client_ip}"
+                self.authorize(ctx, self.policy.scopes)
+            else:
+                ctx.masked_key = ravelin.mask_key(raw)
+                record = yield _Call(self.keys, "authenticate", (raw,), blocking=True)
+                self._accept(ctx, record)
+            yield from self._check_penalty(ctx)
+            if self.limiter is not None:
+                decision = yield _Call(
+                    self.limiter, "hit", (ctx.identity, 1), fail_open=self.policy.fail_open
+                )
+                if decision is not None:
+                    ctx.headers.update(self._rate_headers(decision))
+                    if not decision.allowed:
+                        raise RateLimitedError(
+                            "rate_limit", retry_after=decision.retry_after, headers=ctx.headers
+                        )
+                else:
+                    ctx.reasons.append("limiter_unavailable")
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self.policy.max_body_bytes:
+                raise PayloadTooLargeError("body_bytes")
+        except GuardError as err:
+            yield from self._count_abuse(ctx, err)
+            raise
+
+    def _key_of(self, request: Request) -> Optional[str]:
+        for name in self._key_headers:
+            value = request.headers.get(name)
+            if not value:
+                continue
+            if name == "authorization":
+                scheme, _, token = value.partition(" ")
+                if scheme.lower() != "bearer" or not token.strip():
+                    continue
+                value = token
+            return value.strip()
+        return None
+
+    def _accept(self, ctx: Context, record: Any) -> None:
+        ctx.key_id = record.key_id
+        ctx.owner = record.owner
+        ctx.scopes = tuple(record.scopes)
+        ctx.identity = f"key:{record.key_id}"
+        self.authorize(ctx, self.policy.scopes)
+
+    def authorize(self, ctx: Context, scopes: Iterable[str]) -> None:
+        """Raise `PermissionDeniedError` unless the request's key holds every scope."""
+        if ctx.key_id is None:
+            if scopes:
+                raise PermissionDeniedError("anonymous")
+            return
+        missing = [s for s in scopes if s not in ctx.scopes and "*" not in ctx.scopes]
+        if missing:
+            raise PermissionDeniedError("missing_scope:" + ",".join(missing))
+
+    def _check_penalty(self, ctx: Context) -> _Steps:
+        if self.abuse is None:
+            return
+        left = yield _Call(self.abuse, "blocked", (ctx.identity,), fail_open=self.policy.fail_open)
+        if left:
+            raise TemporarilyBlockedError("penalty_box", retry_after=left)
+
+    def _count_abuse(self, ctx: Context, err: GuardError) -> _Steps:
+        """Count a content or size denial towards the client's penalty box (best effort)."""
+        counts = isinstance(err, ABUSE_ERRORS) or err.reason == REPEATED_PROMPT
+        if self.abuse is None or not ctx.identity or not counts:
+            return
+        try:
+            yield _Call(self.abuse, "record", (ctx.identity, err.reason), fail_open=True)
+        except GuardError:
+            log.warning("abuse counter unavailable; denial not counted")
+
+    @staticmethod
+    def _rate_headers(decision: Any) -> dict[str, str]:
+        """IETF draft ``RateLimit-Policy``/``RateLimit`` plus the common ``X-RateLimit-*``."""
+        remaining = max(0, int(decision.remaining))
+        reset = max(0, math.ceil(decision.reset_after))
+        return {
+            "RateLimit-Policy": f'"default";q={decision.limit};w={math.ceil(decision.window)}',
+            "RateLimit": f'"default";r={remaining};t={reset}',
+            "X-RateLimit-Limit": str(decision.limit),
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": str(reset),
+        }
+
+    # -- inspection ---------------------------------------------------------------------------
+
+    def _inspect(self, ctx: Context, body: bytes, parsed: Any) -> _Steps:
+        try:
+            if len(body) > self.policy.max_body_bytes:
+                raise PayloadTooLargeError("body_bytes")
+            if parsed is _UNPARSED:
+                parsed = _parse_json(body)
+            ctx.json = parsed
+            slots = _prompt_slots(parsed, self.policy.prompt_paths)
+            ctx.prompts = [container[key] for container, key in slots]
+            if any(len(text) > self.policy.max_field_chars for text in ctx.prompts):
+                raise PayloadTooLargeError("field_chars")
+            yield from self._check_repeats(ctx)
+            self._scan(ctx)
+            self._apply_pii_policy(ctx, slots)
+            yield from self._charge(ctx)
+        except GuardError as err:
+            yield from self._count_abuse(ctx, err)
+            raise
+        return parsed
+
+    def _check_repeats(self, ctx: Context) -> _Steps:
+        """The same client sending the very same prompt again and again (scripted abuse)."""
+        if self.repeats is None or not ctx.prompts:
+            return
+        key = repeat_key(ctx.identity, "\x00".join(ctx.prompts))
+        decision = yield _Call(self.repeats, "hit", (key, 1), fail_open=self.policy.fail_open)
+        if decision is not None and not decision.allowed:
+            raise RateLimitedError(REPEATED_PROMPT, retry_after=decision.retry_after)
+
+    def _scan(self, ctx: Context) -> None:
+        if not ctx.prompts:
+            return
+        scan = self._scanner.scan if self._scanner is not None else ravelin.scan
+        for text in ctx.prompts:
+            result = scan(text)
+            if result.flagged:
+                ctx.flagged = True
+                ctx.injection_score = max(ctx.injection_score, result.score)
+                ctx.rule_ids.extend(m.rule_id for m in result.matches)
+        if ctx.flagged:
+            if self.policy.injection_action == "block":
+                raise ContentBlockedError("injection")
+            ctx.reasons.append("injection")
+
+    def _apply_pii_policy(self, ctx: Context, slots: list[tuple[Any, Any]]) -> None:
+        policy = self.policy
+        if policy.pii_input_action == "allow" and not policy.pii_input_entities:
+            return
+        for (container, key), text in zip(slots, ctx.prompts):
+            found = ravelin.detect(text)
+            if not found:
+                continue
+            ctx.entities.update(e.entity_type for e in found)
+            blocked = sorted(
+                {e.entity_type for e in found if policy.pii_action(e.entity_type) == "block"}
+            )
+            if blocked:
+                raise ContentBlockedError("pii:" + ",".join(blocked))
+            redact = sorted(
+                {e.entity_type for e in found if policy.pii_action(e.entity_type) == "redact"}
+            )
+            if redact:
+                container[key] = ravelin.redact(text, entities=redact).text
+        if ctx.entities:
+            ctx.reasons.append("pii")
+        ctx.prompts = [container[key] for container, key in slots]
+
+    def _charge(self, ctx: Context) -> _Steps:
+        """Estimate the prompt tokens and reserve them (and their cost) against the budget."""
+        ctx.input_tokens = sum(self._tokens(t) for t in ctx.prompts)
+        if self.budget is None:
+            return
+        decision = yield _Call(
+            self.budget,
+            "reserve",
+            (ctx.identity, ctx.input_tokens, self.policy.model),
+            fail_open=self.policy.fail_open,
+        )
+        if decision is None:
+            ctx.reasons.append("budget_unavailable")
+        elif not decision.allowed:
+            raise BudgetExceededError("budget", retry_after=decision.retry_after)
+        else:
+            ctx.reservation = decision
+
+    # -- output -------------------------------------------------------------------------------
+
+    def filter_text(self, ctx: Context, text: str) -> str:
+        """Output policy for one text: canary check, then PII redaction (or block)."""
+        self._check_canary(ctx, text)
+        if self.policy.pii_output_action != "allow":
+            found = ravelin.detect(text)
+            if found:
+                ctx.output_entities.update(e.entity_type for e in found)
+                if self.policy.pii_output_action == "block":
+                    raise ContentBlockedError("output_pii")
+                text = ravelin.redact(text).text
+        return text
+
+    def filter_json(self, ctx: Context, value: Any) -> tuple[Any, bool]:
+        """Output policy on every string inside a JSON value (in place); (value, changed)."""
+        if isinstance(value, str):
+            text = self.filter_text(ctx, value)
+            return text, text != value
+        changed = False
+        for container, key in _string_slots(value):
+            text = self.filter_text(ctx, container[key])
+            if text != container[key]:
+                container[key] = text
+                changed = True
+        return value, changed
+
+    def filter_body(self, ctx: Context, body: bytes, content_type: str) -> bytes:
+        """Output policy on a whole response body: JSON strings, or text; binary passes."""
+        kind = body_kind(content_type)
+        if kind == "json":
+            try:
+                value = json.loads(body)
+            except ValueError:
+                kind = "text"  # a handler mislabelled its output: still inspect it as text
+            else:
+                ctx.output_tokens += self._tokens(body.decode("utf-8", "replace"))
+                value, changed = self.filter_json(ctx, value)
+                if not changed:
+                    return body
+                return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+        if kind in ("text", "stream"):
+            text = body.decode("utf-8", "replace")
+            ctx.output_tokens += self._tokens(text)
+            redacted = self.filter_text(ctx, text)
+            return body if redacted == text else redacted.encode()
+        return body
+
+    def stream_filter(self, ctx: Context, content_type: str = "") -> StreamFilter:
+        """A filter for a streamed response body (server-sent events parsed as such)."""
+        return StreamFilter(self, ctx, events=body_kind(content_type) == "stream")
+
+    def _tokens(self, text: str) -> int:
+        return ravelin.estimate_tokens(text, model=self.policy.model) if text else 0
+
+    def _check_canary(self, ctx: Context, text: str) -> None:
+        canary = self.policy.canary_token
+        if canary is not None and canary in text:
+            raise ContentBlockedError("canary_leak")
+
+    def _complete(self, ctx: Context, failed: bool) -> _Steps:
+        if ctx.done:
+            return
+        ctx.done = True
+        if ctx.reservation is not None:
+            try:
+                yield _Call(
+                    self.budget,
+                    "charge",
+                    (ctx.identity, ctx.input_tokens, ctx.output_tokens, self.policy.model),
+                    fail_open=True,
+                    kwargs={"reserved": ctx.reservation},
+                )
+            except GuardError:  # the answer is already out: record, do not fail the request
+                ctx.reasons.append("budget_unavailable")
+        self._audit(ctx, "error" if failed else "flag" if ctx.flagged else "allow", None)
+
+    def _audit(self, ctx: Context, decision: str, err: Optional[GuardError]) -> None:
+        audit.emit(
+            {
+                "event": "ravelin.decision",
+                "request_id": ctx.request_id,
+                "decision": decision,
+                "code": err.code if err is not None else None,
+                "status": err.status if err is not None else None,
+                "method": ctx.method,
+                "route": ctx.route,
+                "client_ip": ctx.client_ip,
+                "key_id": ctx.key_id,
+                "masked_key": ctx.masked_key,
+                "owner": ctx.owner,
+                "reasons": ctx.reasons,
+                "rule_ids": sorted(set(ctx.rule_ids)),
+                "injection_score": round(ctx.injection_score, 4),
+                "entities": dict(ctx.entities),
+                "output_entities": dict(ctx.output_entities),
+                "input_tokens": ctx.input_tokens,
+                "output_tokens": ctx.output_tokens,
+                "latency_ms": round((time.perf_counter() - ctx.started) * 1000.0, 3),
+            }
+        )
+
+
+class _TextFilter:
+    """Output policy over a stream of text: redaction that never emits a split secret (the
+    streaming redactor holds back only what could still become one) and, with a canary set,
+    the last ``len(canary) - 1`` characters held back too so a split canary is still seen."""
+
+    def __init__(self, guard: Guard, ctx: Context) -> None:
+        self._guard = guard
+        self._ctx = ctx
+        policy = guard.policy
+        # On a stream the status line is already sent, so output "block" redacts instead.
+        redacts = policy.pii_output_action != "allow"
+        self._redactor = ravelin.StreamRedactor() if redacts else None
+        self._hold = len(policy.canary_token) - 1 if policy.canary_token else 0
+        self._pending = ""
+
+    def feed(self, text: str) -> str:
+        if self._redactor is not None:
+            text = self._redactor.push(text)
+        return self._release(text, final=False)
+
+    def close(self) -> str:
+        """Everything held back; the filter stays usable (events may follow an SSE [DONE])."""
+        text = ""
+        if self._redactor is not None:
+            text = self._redactor.finish()
+            self._redactor = ravelin.StreamRedactor()
+        return self._release(text, final=True)
+
+    def _release(self, text: str, *, final: bool) -> str:
+        text = self._pending + text
+        self._guard._check_canary(self._ctx, text)
+        cut = len(text) if final else max(0, len(text) - self._hold)
+        self._pending = text[cut:]
+        out = text[:cut]
+        self._ctx.output_tokens += self._guard._tokens(out)
+        return out
+
+
+class StreamFilter:
+    """Output policy over a streamed body, bytes in and bytes out, chunk by chunk.
+
+    UTF-8 is decoded incrementally (a code point split across chunks waits for the rest). A
+    plain stream is filtered as one text. Server-sent events are parsed: the text of their
+    ``data`` (or, for JSON events, the delta text of OpenAI ``choices[0].delta.content`` or
+    Anthropic ``delta.text``) is filtered as one running text across events, so a secret split
+    over several events is still caught; other JSON events are filtered whole.
+    """
+
+    def __init__(self, guard: Guard, ctx: Context, *, events: bool = False) -> None:
+        self._guard = guard
+        self._ctx = ctx
+        self._text = _TextFilter(guard, ctx)
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._events = events
+        self._partial = ""
+        self._template: Optional[tuple[list[str], Any, tuple[Any, Any]]] = None
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Filtered output for one chunk (possibly empty while text is held back)."""
+        text = self._decoder.decode(chunk)
+        if not self._events:
+            return self._text.feed(text).encode()
+        *complete, self._partial = (self._partial + text).replace("\r\n", "\n").split("\n\n")
+        return "".join(self._event(raw) for raw in complete).encode()
+
+    def close(self) -> bytes:
+        """Everything still held back, filtered; call once at the end of the stream."""
+        text = self._decoder.decode(b"", final=True)
+        if not self._events:
+            return (self._text.feed(text) + self._text.close()).encode()
+        rest = (self._partial + text).replace("\r\n", "\n")
+        self._partial = ""
+        out = "".join(self._event(raw) for raw in rest.split("\n\n") if raw.strip())
+        return (out + self._flush()).encode()
+
+    def _event(self, raw: str) -> str:
+        fields: list[str] = []
+        data: list[str] = []
+        for line in raw.split("\n"):
+            if line.startswith("data:"):
+                data.append(line[6:] if line.startswith("data: ") else line[5:])
+            else:
+                fields.append(line)
+        if not data:
+            return raw + "\n\n"  # comments, keep-alives, event/id/retry-only events
+        payload = "\n".join(data)
+        if payload == "[DONE]":
+            return self._flush() + raw + "\n\n"
+        value = _json_container(payload)
+        if value is None:  # plain text data: part of the running text
+            released = self._text.feed(payload)
+            return _sse(fields, released) if released else ""
+        slots = _prompt_slots(value, _DELTA_PATHS)
+        if not slots:
+            value, _ = self._guard.filter_json(self._ctx, value)
+        else:
+            container, key = slots[0]
+            container[key] = self._text.feed(container[key])
+            self._template = (fields, value, slots[0])
+        return _sse(fields, json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+    def _flush(self) -> str:
+        """Held-back text as one more event (shaped like the last delta event, if any)."""
+        rest = self._text.close()
+        if not rest:
+            return ""
+        if self._template is None:
+            return _sse([], rest)
+        fields, value, (container, key) = self._template
+        container[key] = rest
+        return _sse(fields, json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
+def _json_container(payload: str) -> Any:
+    """A JSON object or array, or None (plain text, including text that happens to be a number)."""
+    if not payload.lstrip().startswith(("{", "[")):
+        return None
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return None
+
+
+def _sse(fields: list[str], data: str) -> str:
+    lines = [*fields, *("data: " + line for line in data.split("\n"))]
+    return "\n".join(lines) + "\n\n"
+
+
+def body_kind(content_type: str) -> Optional[str]:
+    """How output policy reads a body: "json", "stream" (SSE), "text", or None (binary)."""
+    mime = content_type.partition(";")[0].strip().lower()
+    if mime == "application/json" or mime.endswith("+json"):
+        return "json"
+    if mime == "text/event-stream":
+        return "stream"
+    if mime.startswith("text/") or mime == "application/x-ndjson":
+        return "text"
+    return None
+
+
+def request_id_from(candidate: str) -> str:
+    """The client's request id when it is short and plain (it reaches logs), else a new one."""
+    if candidate and len(candidate) <= 64 and _REQUEST_ID_CHARS.issuperset(candidate):
+        return candidate
+    return os.urandom(16).hex()
+
+
+def error_response(
+    err: GuardError,
+    request_id: str,
+    headers: Optional[Mapping[str, str]] = None,
+    *,
+    www_authenticate: str = 'Bearer realm="api"',
+) -> ErrorResponse:
+    """``{"error": {"code", "message", "request_id"}}`` with the denial's headers; no internals."""
+    out = dict(headers or {})
+    out.update(err.headers)
+    if err.status == 401:
+        out["WWW-Authenticate"] = www_authenticate
+    out["Content-Type"] = "application/json"
+    body = json.dumps(
+        {"error": {"code": err.code, "message": err.public_message, "request_id": request_id}},
+        separators=(",", ":"),
+    ).encode()
+    return ErrorResponse(err.status, out, body)
+
+
+def _parse_json(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError (invalid UTF-8)
+        raise InvalidRequestError("malformed_json") from None
+    except RecursionError:
+        raise InvalidRequestError("json_too_deep") from None
+
+
+def _prompt_slots(value: Any, paths: tuple[tuple[PathSegment, ...], ...]) -> list[tuple[Any, Any]]:
+    """(container, key) of every string at the prompt paths, so it can be read and replaced."""
+    found: list[tuple[Any, Any]] = []
+    for path in paths:
+        _walk(value, path, 0, found)
+    return found
+
+
+def _walk(value: Any, path: tuple[PathSegment, ...], depth: int, found: list) -> None:
+    head = path[depth]
+    if head is WILDCARD:
+        if not isinstance(value, list):
+            return
+        keys: Any = range(len(value))
+    elif isinstance(head, int):
+        if not isinstance(value, list) or head >= len(value):
+            return
+        keys = (head,)
+    else:
+        if not isinstance(value, dict) or head not in value:
+            return
+        keys = (head,)
+    last = depth + 1 == len(path)
+    for key in keys:
+        child = value[key]
+        if not last:
+            _walk(child, path, depth + 1, found)
+        elif isinstance(child, str):
+            found.append((value, key))
+
+
+def _string_slots(value: Any) -> Generator[tuple[Any, Any], None, None]:
+    """(container, key) of every string anywhere inside a JSON value."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        items: Any = (
+            node.items()
+            if isinstance(node, dict)
+            else enumerate(node)
+            if isinstance(node, list)
+            else ()
+        )
+        for key, child in items:
+            if isinstance(child, str):
+                yield node, key
+            elif isinstance(child, (dict, list)):
+                stack.append(child)
+
+
+def _limiter(policy: Policy, limits: str, *, prefix: str) -> Any:
+    """In-process, or in Redis when the policy names one; None for no limit."""
+    if not limits:
+        return None
+    if policy.redis_url is None:
+        return ravelin.RateLimiter(limits)
+    return RedisRateLimiter(
+        policy.redis_url,
+        limits,
+        fail_open=policy.fail_open,
+        timeout=policy.redis_timeout,
+        prefix=prefix,
+    )
+
+
+def _default_budget(policy: Policy) -> Any:
+    limits = {
+        "tokens_per_day": policy.tokens_per_day,
+        "tokens_per_month": policy.tokens_per_month,
+        "cost_per_day": policy.cost_per_day,
+        "cost_per_month": policy.cost_per_month,
+    }
+    if all(v is None for v in limits.values()):
+        return None
+    if policy.redis_url is None:
+        return Budget(**limits)
+    return RedisBudget(
+        policy.redis_url, **limits, fail_open=policy.fail_open, timeout=policy.redis_timeout
+    )
+
+
+def _default_abuse(policy: Policy) -> Any:
+    if not policy.abuse_threshold:
+        return None
+    settings = {
+        "threshold": policy.abuse_threshold,
+        "window": policy.abuse_window,
+        "penalty": policy.abuse_penalty,
+    }
+    if policy.redis_url is None:
+        return AbuseGuard(**settings)
+    return RedisAbuseGuard(
+        policy.redis_url, **settings, fail_open=policy.fail_open, timeout=policy.redis_timeout
+    )

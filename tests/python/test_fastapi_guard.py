@@ -1,0 +1,180 @@
+"""FastAPI adapter wiring, in-process over httpx's ASGI transport with a real SQLite key store.
+
+The HTTP behaviour shared with Flask is covered end to end in test_guard_e2e.py; this file
+covers what is FastAPI's own: OpenAPI, `Security` scopes, the decorator form, `install`,
+per-route limits, SSE, anonymous clients and X-Forwarded-For.
+"""
+
+# No `from __future__ import annotations`: FastAPI must see the Annotated dependencies of
+# endpoints defined inside functions as objects, not as strings naming local variables.
+import asyncio
+from typing import Annotated
+
+import httpx
+import pytest
+from fastapi import Depends, FastAPI, Security
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+from ravelin.fastapi import Context, Guard
+from ravelin.keys import SQLiteKeyStore
+from ravelin.policy import Policy
+
+EMAIL = "jane.doe@example.com"
+
+
+class Prompt(BaseModel):
+    prompt: str
+
+
+@pytest.fixture()
+def store(tmp_path):
+    with SQLiteKeyStore(str(tmp_path / "keys.db")) as s:
+        yield s
+
+
+def make_app(guard: Guard, *, install: bool = True) -> FastAPI:
+    app = FastAPI()
+    if install:
+        guard.install(app)
+
+    @app.post("/echo")
+    async def echo(body: Prompt, ctx: Annotated[Context, Security(guard.require(scopes=["chat"]))]):
+        return {"echo": body.prompt, "nested": [{"again": body.prompt}], "key": ctx.key_id}
+
+    @app.post("/admin")
+    @guard.protect(scopes=["admin"])
+    async def admin(body: Prompt):
+        return {"ok": body.prompt}
+
+    @app.post("/sync")
+    @guard.protect()
+    def sync_view(body: Prompt):
+        return {"ok": body.prompt}
+
+    @app.post("/tight", dependencies=[Depends(guard.require(limit="2/minute"))])
+    async def tight():
+        return {"ok": True}
+
+    @app.post("/sse")
+    async def sse(body: Prompt, ctx: Annotated[Context, Depends(guard)]):
+        async def events():
+            for i in range(0, len(body.prompt), 3):
+                yield f"data: {body.prompt[i : i + 3]}\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    @app.get("/open")
+    async def open_route():
+        return {"ok": True}
+
+    return app
+
+
+def call(app: FastAPI, method: str, path: str, **kwargs) -> httpx.Response:
+    async def go():
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            return await client.request(method, path, **kwargs)
+
+    return asyncio.run(go())
+
+
+def auth(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_openapi_shows_the_api_key_scheme_on_guarded_routes(store):
+    app = make_app(Guard(keys=store))
+    spec = call(app, "GET", "/openapi.json").json()
+    scheme = spec["components"]["securitySchemes"]["RavelinAPIKey"]
+    assert scheme["type"] == "apiKey" and scheme["in"] == "header"
+    assert scheme["name"] == "X-API-Key"
+    assert spec["paths"]["/echo"]["post"]["security"] == [{"RavelinAPIKey": []}]
+    assert "security" not in spec["paths"]["/open"]["get"]
+
+
+def test_scopes_from_require_and_from_the_decorator(store):
+    app = make_app(Guard(keys=store))
+    chat = store.create("u", ["chat"]).key
+    admin = store.create("u", ["admin"]).key
+    everything = store.create("u", ["*"]).key
+    assert call(app, "POST", "/echo", json={"prompt": "hi"}, headers=auth(chat)).status_code == 200
+    assert call(app, "POST", "/echo", json={"prompt": "hi"}, headers=auth(admin)).status_code == 403
+    assert call(app, "POST", "/admin", json={"prompt": "hi"}, headers=auth(chat)).status_code == 403
+    r = call(app, "POST", "/admin", json={"prompt": "hi"}, headers=auth(admin))
+    assert r.status_code == 200 and r.json() == {"ok": "hi"}
+    r = call(app, "POST", "/sync", json={"prompt": "hi"}, headers={"X-API-Key": everything})
+    assert r.status_code == 200 and r.json() == {"ok": "hi"}
+    assert call(app, "POST", "/sync", json={"prompt": "hi"}).status_code == 401
+
+
+def test_json_output_is_redacted_everywhere_and_length_is_right(store):
+    app = make_app(Guard(Policy(pii_input_action="allow"), keys=store))
+    key = store.create("u", ["chat"]).key
+    r = call(app, "POST", "/echo", json={"prompt": f"mail {EMAIL}"}, headers=auth(key))
+    assert r.status_code == 200
+    assert EMAIL not in r.text
+    assert r.json()["echo"] == r.json()["nested"][0]["again"] == "mail <EMAIL_ADDRESS>"
+    assert int(r.headers["content-length"]) == len(r.content)
+
+
+def test_input_redaction_reaches_the_validated_body(store):
+    app = make_app(Guard(Policy(pii_output_action="allow"), keys=store))
+    key = store.create("u", ["chat"]).key
+    r = call(app, "POST", "/echo", json={"prompt": f"mail {EMAIL}"}, headers=auth(key))
+    assert r.json()["echo"] == "mail <EMAIL_ADDRESS>"
+
+
+def test_server_sent_events_are_redacted_across_events(store):
+    app = make_app(Guard(Policy(pii_input_action="allow"), keys=store))
+    key = store.create("u", ["chat"]).key
+    r = call(app, "POST", "/sse", json={"prompt": f"write to {EMAIL} now"}, headers=auth(key))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    events = [e for e in r.text.split("\n\n") if e]
+    assert all(e.startswith("data: ") for e in events)
+    assert "".join(e[6:] for e in events) == "write to <EMAIL_ADDRESS> now"
+    assert "jane" not in r.text and "example.com" not in r.text
+
+
+def test_a_route_limit_is_separate_from_the_global_one(store):
+    app = make_app(Guard(Policy(rate_limit="100/minute"), keys=store))
+    key = store.create("u", ["chat"]).key
+    statuses = [call(app, "POST", "/tight", headers=auth(key)).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    assert call(app, "POST", "/echo", json={"prompt": "x"}, headers=auth(key)).status_code == 200
+
+
+def test_unguarded_routes_pass_through_with_a_request_id(store):
+    app = make_app(Guard(keys=store))
+    r = call(app, "GET", "/open")
+    assert r.status_code == 200 and len(r.headers["x-request-id"]) == 32
+    assert "x-ratelimit-limit" not in r.headers
+
+
+def test_a_guard_without_install_refuses_to_serve(store):
+    app = make_app(Guard(keys=store), install=False)
+    key = store.create("u", ["chat"]).key
+    with pytest.raises(RuntimeError, match="install"):
+        call(app, "POST", "/echo", json={"prompt": "x"}, headers=auth(key))
+
+
+def test_anonymous_clients_are_limited_per_ip_and_forwarded_for_needs_trust():
+    def statuses(policy: Policy, forwarded: list[str]) -> list[int]:
+        app = make_app(Guard(policy.replace(require_key=False, rate_limit="1/minute")))
+        return [
+            call(
+                app, "POST", "/sse", json={"prompt": "x"}, headers={"X-Forwarded-For": f}
+            ).status_code
+            for f in forwarded
+        ]
+
+    spoofed = ["203.0.113.1", "203.0.113.2"]
+    # Not trusted: both requests are the peer 127.0.0.1, whatever the header says.
+    assert statuses(Policy(), spoofed) == [200, 429]
+    # Trusted proxy: each forwarded client has its own bucket.
+    assert statuses(Policy(trusted_proxies=("127.0.0.1",)), spoofed) == [200, 200]
+
+
+def test_scoped_routes_need_a_key_even_when_anonymous_access_is_on():
+    app = make_app(Guard(Policy(require_key=False)))
+    assert call(app, "POST", "/echo", json={"prompt": "x"}).status_code == 403

@@ -1,0 +1,147 @@
+"""Flask adapter wiring, in-process with Flask's test client and a real SQLite key store.
+
+The HTTP behaviour shared with FastAPI is covered end to end (waitress) in test_guard_e2e.py;
+this file covers the extension's own parts: settings from app.config, init_app, per-route
+limits, JSON and SSE output, a body without Content-Length, and a view that raises.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from flask import Flask, Response, request
+from ravelin.flask import Guard, current_context
+from ravelin.keys import SQLiteKeyStore
+from ravelin.policy import Policy
+from werkzeug.test import EnvironBuilder
+
+EMAIL = "jane.doe@example.com"
+
+
+@pytest.fixture()
+def store(tmp_path):
+    with SQLiteKeyStore(str(tmp_path / "keys.db")) as s:
+        yield s
+
+
+def make_app(store: SQLiteKeyStore, **config) -> Flask:
+    app = Flask(__name__)
+    app.config.update(config)
+    guard = Guard(keys=store)
+    guard.init_app(app)
+
+    @app.post("/echo")
+    @guard.protect(scopes=["chat"])
+    def echo():
+        prompt = request.get_json()["prompt"]
+        return {"echo": prompt, "nested": {"list": [prompt]}, "key": current_context().key_id}
+
+    @app.post("/tight")
+    @guard.protect(limit="1/minute")
+    def tight():
+        return {"ok": True}
+
+    @app.post("/sse")
+    @guard.protect()
+    def sse():
+        prompt = request.get_json()["prompt"]
+        events = (f"data: {prompt[i : i + 3]}\n\n" for i in range(0, len(prompt), 3))
+        return Response(events, mimetype="text/event-stream")
+
+    @app.post("/boom")
+    @guard.protect()
+    def boom():
+        raise RuntimeError("internal detail: db password is hunter2")
+
+    return app
+
+
+def auth(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_settings_come_from_app_config(store):
+    app = make_app(store, RAVELIN_RATE_LIMIT="2/minute", RAVELIN_SCOPES="chat")
+    client = app.test_client()
+    key = store.create("u", ["chat"]).key
+    codes = [
+        client.post("/echo", json={"prompt": "x"}, headers=auth(key)).status_code for _ in range(3)
+    ]
+    assert codes == [200, 200, 429]
+    other = store.create("u", ["embed"]).key
+    assert client.post("/tight", headers=auth(other)).status_code == 403  # RAVELIN_SCOPES
+
+
+def test_a_route_limit_is_separate_from_the_global_one(store):
+    client = make_app(store).test_client()
+    key = store.create("u", ["chat"]).key
+    assert [client.post("/tight", headers=auth(key)).status_code for _ in range(2)] == [200, 429]
+    assert client.post("/echo", json={"prompt": "x"}, headers=auth(key)).status_code == 200
+
+
+def test_json_output_is_redacted_everywhere(store):
+    client = make_app(store, RAVELIN_PII_INPUT_ACTION="allow").test_client()
+    key = store.create("u", ["chat"]).key
+    r = client.post("/echo", json={"prompt": f"mail {EMAIL}"}, headers=auth(key))
+    assert r.status_code == 200 and EMAIL.encode() not in r.data
+    assert r.json["echo"] == r.json["nested"]["list"][0] == "mail <EMAIL_ADDRESS>"
+    assert int(r.headers["Content-Length"]) == len(r.data)
+
+
+def test_server_sent_events_are_redacted_across_events(store):
+    client = make_app(store, RAVELIN_PII_INPUT_ACTION="allow").test_client()
+    key = store.create("u", ["chat"]).key
+    r = client.post("/sse", json={"prompt": f"write to {EMAIL} now"}, headers=auth(key))
+    text = r.get_data(as_text=True)
+    events = [e for e in text.split("\n\n") if e]
+    assert all(e.startswith("data: ") for e in events)
+    assert "".join(e[6:] for e in events) == "write to <EMAIL_ADDRESS> now"
+
+
+def test_a_chunked_body_over_the_limit_is_413(store):
+    client = make_app(store, RAVELIN_MAX_BODY_BYTES="100").test_client()
+    key = store.create("u", ["chat"]).key
+    body = json.dumps({"prompt": "x" * 500}).encode()
+    # No Content-Length: the size is only known by reading, which stops at the limit.
+    environ = EnvironBuilder(
+        path="/echo",
+        method="POST",
+        input_stream=io.BytesIO(body),
+        headers={**auth(key), "Content-Type": "application/json"},
+    ).get_environ()
+    del environ["CONTENT_LENGTH"]
+    environ["wsgi.input_terminated"] = True
+    r = client.open(environ)
+    assert r.status_code == 413 and r.json["error"]["code"] == "payload_too_large"
+
+
+def test_a_failing_view_leaks_nothing(store):
+    app = make_app(store)
+    key = store.create("u", ["chat"]).key
+    r = app.test_client().post("/boom", json={"prompt": "x"}, headers=auth(key))
+    assert r.status_code == 500
+    assert b"hunter2" not in r.data and b"Traceback" not in r.data
+
+
+def test_an_explicit_policy_wins_over_config(store):
+    app = Flask(__name__)
+    app.config["RAVELIN_RATE_LIMIT"] = "1/minute"
+    guard = Guard(app, policy=Policy(rate_limit="5/minute"), keys=store)
+    assert guard.pipeline is not None and guard.pipeline.policy.rate_limit == "5/minute"
+    assert app.extensions["ravelin"] is guard
+
+
+def test_protect_before_init_app_is_a_clear_error(store):
+    app = Flask(__name__)
+    guard = Guard(keys=store)
+
+    @app.post("/x")
+    @guard.protect()
+    def view():
+        return {}
+
+    app.config["PROPAGATE_EXCEPTIONS"] = True
+    with pytest.raises(RuntimeError, match="init_app"):
+        app.test_client().post("/x")
