@@ -4,8 +4,9 @@
 //!
 //! Each rule yields anchors: strings at least one of which every match contains within one
 //! word of the normalized view (a phrase's longest word; for a pattern, the rarest words its
-//! syntax tree, parsed by the `regex` crate's own parser, requires). In plain ASCII text each normalized word is a substring of the text lowercased with
-//! `'` and `-` removed, so no anchor in that text means no match. Text is plain unless it
+//! syntax tree, parsed by the `regex` crate's own parser, requires). In plain ASCII text each
+//! normalized word is a substring of the text lowercased with `'` and `-` removed, so no
+//! anchor in that text means no match. Text is plain unless it
 //! holds something normalization would rewrite into new words: non-ASCII characters,
 //! leetspeak (digits or `$@|!+` joined to letters) or runs of single letters (`i.g.n.o.r.e`).
 
@@ -15,14 +16,16 @@ use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex_syntax::hir::{Hir, HirKind};
 
 /// Anchors collected while rules compile; `None` once a rule has no usable anchor.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Anchors(Option<Vec<String>>);
 
-impl Anchors {
-    pub fn new() -> Self {
+impl Default for Anchors {
+    fn default() -> Self {
         Self(Some(Vec::new()))
     }
+}
 
+impl Anchors {
     /// A phrase (already normalized) needs its longest word. A phrase with non-ASCII
     /// characters never matches ASCII text, so it needs nothing here.
     pub fn phrase(&mut self, words: &str) {
@@ -181,7 +184,7 @@ mod tests {
 
     #[test]
     fn anchors_come_from_phrases_and_literals() {
-        let mut anchors = Anchors::new();
+        let mut anchors = Anchors::default();
         anchors.phrase("ignore previous instructions");
         anchors.phrase("忽略");
         anchors.pattern(r"(?:just |simply )?(?:print|say) (?: [^ ]+){0,3} purposes");
@@ -196,7 +199,7 @@ mod tests {
         );
         assert!(gate.clears("the committee reviewed the budget"));
         assert!(!gate.clears("the c0mmittee"));
-        let mut open = Anchors::new();
+        let mut open = Anchors::default();
         open.pattern("[a-z]+ [a-z]+");
         assert!(open.build().is_none());
     }

@@ -214,7 +214,7 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
     let mut seen = HashMap::new();
     let (mut phrases, mut phrase_rule) = (Vec::new(), Vec::new());
     let (mut words, mut raw) = (Vec::new(), Vec::new());
-    let mut anchors = Anchors::new();
+    let mut anchors = Anchors::default();
     for (index, spec) in specs.iter().enumerate() {
         spec.check()?;
         if seen.insert(spec.id.as_str(), index).is_some() {
