@@ -48,6 +48,9 @@ pub struct Payload {
 /// Decoded payloads in `text`, at most `budget` decoded bytes in all (the budget shrinks).
 pub fn payloads(text: &str, budget: &mut usize) -> Vec<Payload> {
     let mut out = Vec::new();
+    if !may_hold_candidate(text.as_bytes()) {
+        return out;
+    }
     for m in CANDIDATE.find_iter(text) {
         if *budget == 0 {
             break;
@@ -75,6 +78,38 @@ pub fn payloads(text: &str, budget: &mut usize) -> Vec<Payload> {
         }
     }
     out
+}
+
+/// One pass over the bytes that rules out `CANDIDATE` in most prose, several times faster than
+/// the regex: every candidate holds `%`, `\\x`, a run of 16 base64 characters, or seven hex
+/// pairs each followed by a space or colon.
+fn may_hold_candidate(text: &[u8]) -> bool {
+    let (mut run, mut pairs, mut last_pair_end) = (0, 0, 0);
+    for (i, &b) in text.iter().enumerate() {
+        if b == b'%' || (b == b'\\' && text.get(i + 1) == Some(&b'x')) {
+            return true;
+        }
+        if b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'_' | b'-') {
+            run += 1;
+            if run >= 16 {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+        if matches!(b, b' ' | b':') && i >= 2 && text[i - 2..i].iter().all(u8::is_ascii_hexdigit) {
+            pairs = if pairs > 0 && last_pair_end + 3 == i {
+                pairs + 1
+            } else {
+                1
+            };
+            last_pair_end = i;
+            if pairs >= 7 {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 fn hex(run: &str) -> Option<Vec<u8>> {
@@ -121,20 +156,21 @@ fn readable(s: &str) -> bool {
 /// every text would double the cost of the common, clean case). The hint may itself be
 /// rot13 (`ebg13`).
 pub fn mentions_cipher(words: &str) -> bool {
-    [
-        "rot",
-        "ebg",
-        "caesar",
-        "cipher",
-        "decod",
-        "decrypt",
-        "encod",
-        "backwards",
-        "shift",
-    ]
-    .iter()
-    .any(|hint| words.contains(hint))
+    CIPHER_HINTS.iter().any(|hint| words.contains(hint))
 }
+
+/// Word fragments that hint at a cipher (the rot13 pass and the prefilter both use them).
+pub const CIPHER_HINTS: [&str; 9] = [
+    "rot",
+    "ebg",
+    "caesar",
+    "cipher",
+    "decod",
+    "decrypt",
+    "encod",
+    "backwards",
+    "shift",
+];
 
 /// rot13 of lowercase ASCII letters (the word view is lowercase); other characters stay.
 pub fn rot13(words: &str) -> String {

@@ -16,6 +16,7 @@
 
 mod decode;
 mod features;
+mod gate;
 pub mod rules;
 
 use std::sync::Arc;
@@ -241,12 +242,15 @@ impl Scanner {
         budget: &mut usize,
         evidence: &mut Evidence,
     ) {
-        let words = normalize(text);
-        self.match_words(&words, words.as_str(), base, evidence);
+        let gate = self.compiled.gate.as_ref();
+        let words = (!gate.is_some_and(|g| g.clears(text))).then(|| normalize(text));
+        if let Some(words) = &words {
+            self.match_words(words, words.as_str(), base, evidence);
+        }
         self.match_patterns(&self.compiled.raw, text, base, evidence, |s, e| (s, e));
         self.features.detect(text, base, evidence);
         if depth < MAX_DEPTH {
-            self.scan_encoded(text, &words, base, depth, budget, evidence);
+            self.scan_encoded(text, words.as_ref(), base, depth, budget, evidence);
         }
     }
 
@@ -296,11 +300,12 @@ impl Scanner {
     }
 
     /// Decodes hidden payloads and scans them; each that carries evidence becomes one match
-    /// over the encoded run, weighted by the payload's own score.
+    /// over the encoded run, weighted by the payload's own score. The word view's rot13 is
+    /// scanned when the view exists (the gate lets no text that mentions a cipher skip it).
     fn scan_encoded(
         &self,
         text: &str,
-        words: &Normalized,
+        words: Option<&Normalized>,
         base: usize,
         depth: usize,
         budget: &mut usize,
@@ -316,6 +321,7 @@ impl Scanner {
                 evidence.add(&id, &category, inner.score(), span);
             }
         }
+        let Some(words) = words else { return };
         if words.as_str().len() <= ROT13_MAX_BYTES && decode::mentions_cipher(words.as_str()) {
             let rotated = decode::rot13(words.as_str());
             let mut inner = Evidence::default();

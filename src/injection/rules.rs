@@ -7,6 +7,8 @@ use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 
+use super::decode::CIPHER_HINTS;
+use super::gate::{Anchors, Gate};
 use crate::error::{CoreError, ErrorKind, Result};
 use crate::normalize::normalize;
 
@@ -139,6 +141,8 @@ pub struct Compiled {
     pub phrases: PhraseSet,
     pub words: PatternSet,
     pub raw: PatternSet,
+    /// Lets plain text skip phrases and word-view patterns (`None`: some rule has no anchor).
+    pub gate: Option<Gate>,
 }
 
 /// Scripts written without spaces between words.
@@ -210,6 +214,7 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
     let mut seen = HashMap::new();
     let (mut phrases, mut phrase_rule) = (Vec::new(), Vec::new());
     let (mut words, mut raw) = (Vec::new(), Vec::new());
+    let mut anchors = Anchors::default();
     for (index, spec) in specs.iter().enumerate() {
         spec.check()?;
         if seen.insert(spec.id.as_str(), index).is_some() {
@@ -229,16 +234,24 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
             let spaced = |c: Option<char>| c.is_some_and(|c| !is_cjk(c));
             let left = spaced(words.chars().next());
             let right = !stem && spaced(words.chars().next_back());
+            anchors.phrase(&words);
             phrases.push(words);
             phrase_rule.push((index, left, right));
         }
         if let Some(pattern) = &spec.pattern {
             let regex = build_regex(spec, &expand_slots(pattern, slots))?;
             match spec.view {
-                View::Words => words.push((index, regex)),
+                View::Words => {
+                    anchors.pattern(regex.as_str());
+                    words.push((index, regex));
+                }
                 View::Raw => raw.push((index, regex)),
             }
         }
+    }
+    // Talk of ciphers sends a text down the full path, where its rot13 is scanned too.
+    for hint in CIPHER_HINTS {
+        anchors.add(hint);
     }
     // A full DFA: a few hundred phrases make a small one, and overlapping search (every
     // phrase of every rule must be seen) is several times faster than on the NFA.
@@ -255,6 +268,7 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
         },
         words: pattern_set(words)?,
         raw: pattern_set(raw)?,
+        gate: anchors.build(),
     })
 }
 

@@ -103,3 +103,42 @@ fn builder_checks_threshold_rules_and_ids() {
         .iter()
         .all(|m| m.rule_id.as_ref() != "override.ignore_previous"));
 }
+
+#[test]
+fn the_gate_only_clears_text_no_word_rule_matches() {
+    let cases: Cases =
+        toml::from_str(include_str!("../../tests/data/injection_cases.toml")).expect("cases parse");
+    let scanner = shared();
+    let gate = scanner
+        .compiled
+        .gate
+        .as_ref()
+        .expect("built-in rules all have anchors");
+    let (mut cleared, mut held) = (0, 0);
+    for case in &cases.case {
+        // Every run of up to eight words: attacks cut short, so many pass the gate.
+        let words: Vec<&str> = case.text.split(' ').collect();
+        for start in 0..words.len() {
+            for end in start + 1..=words.len().min(start + 8) {
+                let text = words[start..end].join(" ");
+                if !gate.clears(&text) {
+                    held += 1;
+                    continue;
+                }
+                cleared += 1;
+                let view = normalize(&text);
+                let mut evidence = Evidence::default();
+                scanner.match_words(&view, view.as_str(), 0, &mut evidence);
+                assert!(
+                    evidence.matches.is_empty(),
+                    "{text:?}: {:?}",
+                    evidence.matches
+                );
+            }
+        }
+    }
+    assert!(
+        cleared > 100 && held > 100,
+        "cleared {cleared}, held {held}"
+    );
+}
