@@ -370,6 +370,88 @@ mod tests {
         assert_eq!(feature(&text, "texts"), 1);
     }
 
+    /// Every feature, byte by byte and character by character: the definition the block
+    /// arithmetic must reproduce exactly (the fitted weights assume it).
+    fn reference(text: &str) -> [u64; N_FEATURES] {
+        #[derive(Clone, Copy, PartialEq)]
+        enum C {
+            Lower,
+            Upper,
+            Digit,
+            Space,
+            Break,
+            NonAscii,
+            Punct,
+        }
+        let class = |b: u8| match b {
+            b'a'..=b'z' => C::Lower,
+            b'A'..=b'Z' => C::Upper,
+            b'0'..=b'9' => C::Digit,
+            b' ' => C::Space,
+            b'\t'..=b'\r' => C::Break,
+            0x80.. => C::NonAscii,
+            _ => C::Punct,
+        };
+        let cs: Vec<C> = text.bytes().map(class).collect();
+        let at = |i: usize, back: usize| i.checked_sub(back).map(|j| cs[j]);
+        let letter = |c: Option<C>| matches!(c, Some(C::Lower | C::Upper));
+        let ws = |c: Option<C>| matches!(c, Some(C::Space | C::Break));
+        let mut n = [0u64; N_FEATURES];
+        n[TEXTS] = 1;
+        for (i, &c) in cs.iter().enumerate() {
+            let (this, prev) = (Some(c), at(i, 1));
+            let same_run = |k: usize| (0..=k).all(|b| at(i, b) == this);
+            let flags = [
+                (1, letter(this) && !letter(prev)),
+                (2, letter(this) && prev == Some(C::Space)),
+                (3, letter(this)),
+                (4, (0..=8).all(|b| letter(at(i, b)))),
+                (5, c == C::Upper && prev == Some(C::Lower)),
+                (6, c == C::Upper && prev == Some(C::Upper)),
+                (7, c == C::Lower && prev == Some(C::Upper)),
+                (8, c == C::Digit && prev != this),
+                (9, c == C::Digit && same_run(3)),
+                (10, c == C::Punct),
+                (11, c == C::Punct && prev != this),
+                (12, c == C::Space && prev == this),
+                (13, c == C::Break),
+                (14, ws(this) && !ws(prev)),
+                (15, c == C::NonAscii && prev != this),
+            ];
+            for (f, on) in flags {
+                n[f] += u64::from(on);
+            }
+        }
+        for ch in text.chars().filter(|ch| !ch.is_ascii()) {
+            n[usize::from(script(u32::from(ch)))] += 1;
+        }
+        n
+    }
+
+    #[test]
+    fn counts_match_the_reference_everywhere() {
+        let cases: Vec<serde_json::Value> =
+            serde_json::from_str(include_str!("../../tests/data/tokens_exact.json")).unwrap();
+        let mut texts: Vec<String> = cases
+            .iter()
+            .map(|c| c["text"].as_str().unwrap().to_owned())
+            .collect();
+        // Every script boundary, with its neighbours, at every offset within a block.
+        let edges: String = (0x80..0x11000u32)
+            .step_by(16)
+            .flat_map(|cp| [cp.saturating_sub(1), cp])
+            .filter_map(char::from_u32)
+            .collect();
+        texts.push(edges.clone());
+        for shift in 1..8 {
+            texts.push(format!("{}{edges}", "a".repeat(shift)));
+        }
+        texts.push(texts.concat());
+        for text in &texts {
+            assert_eq!(Features::of(text).counts, reference(text), "{text:?}");
+        }
+    }
+
     #[test]
     fn empty_and_nul_text() {
         assert_eq!(Features::of("").counts.iter().sum::<u64>(), 1);
