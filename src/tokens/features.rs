@@ -66,14 +66,48 @@ const fn script(cp: u32) -> u8 {
         }
 }
 
-/// [`script`] for every 16 code points of the BMP (every boundary above is a multiple of 16):
-/// one load per character instead of a chain of comparisons.
+/// [`script`] for every 16 code points of the BMP (every boundary above is a multiple of 16).
 static SCRIPTS: [u8; 4096] = {
     let mut table = [0u8; 4096];
     let mut i = 0;
     while i < 4096 {
         table[i] = script(if i < 8 { 0x80 } else { (i as u32) << 4 });
         i += 1;
+    }
+    table
+};
+
+/// [`BY_LEAD`]'s mark for the two 64-code-point spans a script boundary cuts through
+/// (U+1080..U+10BF, U+1C80..U+1CBF): those characters are decoded in full.
+const SPLIT: u8 = u8::MAX;
+
+/// The script of a character from its first two UTF-8 bytes, indexed by their low six bits
+/// each: exact for two-byte characters, per 64 code points for three-byte ones, and astral for
+/// four-byte ones. Saves decoding every character.
+static BY_LEAD: [u8; 4096] = {
+    let mut table = [0u8; 4096];
+    let mut key = 0;
+    while key < 4096 {
+        let (lead, next) = ((key >> 6) as u32, (key & 0x3F) as u32);
+        table[key] = if lead < 0x20 {
+            let cp = (lead << 6) | next;
+            script(if cp < 0x80 { 0x80 } else { cp }) // below: overlong, never in a `str`
+        } else if lead < 0x30 {
+            let first = ((lead & 0x0F) << 12) | (next << 6);
+            let class = script(first);
+            let mut cp = first;
+            while cp < first + 64 && script(cp) == class {
+                cp += 16;
+            }
+            if cp == first + 64 {
+                class
+            } else {
+                SPLIT
+            }
+        } else {
+            script(0x10000)
+        };
+        key += 1;
     }
     table
 };
@@ -151,8 +185,72 @@ fn after(mask: u64, prev: u64, k: u32) -> u64 {
 /// Per-class bit masks of a 64-byte block, in the order of [`Masks`]' first seven fields.
 type Classes = [u64; 7];
 
-/// SWAR classification: eight bytes per `u64`, classes by carry-free byte-wise compares
-/// (portable and safe; `std::arch` intrinsics would need `unsafe`, which this crate forbids).
+/// SSE2 classification, sixteen bytes per compare and one `movemask` per class. SSE2 is part of
+/// every x86-64 CPU (the wheel's baseline target), so no runtime detection is needed.
+#[cfg(target_feature = "sse2")]
+mod sse2 {
+    use std::arch::x86_64::{
+        __m128i, _mm_add_epi8, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8, _mm_set_epi64x, _mm_slli_epi16,
+    };
+
+    /// `0xFF` in each byte lying in `lo..=hi`: a wrapping bias moves the range to the bottom
+    /// of the signed bytes, so one signed compare tests both ends (non-ASCII bytes never pass).
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn within(x: __m128i, lo: u8, hi: u8) -> __m128i {
+        let bias = _mm_set1_epi8(0x80u8.wrapping_sub(lo).cast_signed());
+        let limit = _mm_set1_epi8((0x80 + hi - lo + 1).cast_signed());
+        _mm_cmplt_epi8(_mm_add_epi8(x, bias), limit)
+    }
+
+    /// The high bit of each byte, as sixteen bits.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn bits(x: __m128i) -> u64 {
+        u64::from(_mm_movemask_epi8(x).cast_unsigned())
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn classify(block: &[u8; 64]) -> super::Classes {
+        let mut c = [0u64; 7];
+        for (i, chunk) in block.chunks_exact(16).enumerate() {
+            let half = |at: usize| i64::from_le_bytes(chunk[at..at + 8].try_into().expect("8"));
+            let x = _mm_set_epi64x(half(8), half(0));
+            // Case-folded, letters are one range; ASCII bit 5 (moved to bit 7) tells the case.
+            let letter = bits(within(_mm_or_si128(x, _mm_set1_epi8(0x20)), b'a', b'z'));
+            let bit5 = bits(_mm_slli_epi16::<2>(x));
+            let high = bits(x);
+            let at = 16 * i;
+            c[0] |= (letter & bit5) << at;
+            c[1] |= (letter & !bit5) << at;
+            c[2] |= bits(within(x, b'0', b'9')) << at;
+            c[3] |= bits(_mm_cmpeq_epi8(x, _mm_set1_epi8(0x20))) << at;
+            c[4] |= bits(within(x, b'\t', b'\r')) << at;
+            c[5] |= high << at;
+            c[6] |= (high & bits(_mm_slli_epi16::<1>(x))) << at;
+        }
+        c
+    }
+}
+
+/// Classes of a block: SSE2 where the build targets it (every x86-64 build), SWAR elsewhere.
+#[inline]
+fn classify(block: &[u8; 64]) -> Classes {
+    #[cfg(target_feature = "sse2")]
+    #[allow(unsafe_code)]
+    // SAFETY: the only requirement of `sse2::classify` is SSE2, which this cfg guarantees at
+    // compile time (rustc enables it for every x86-64 target). Rust still asks for `unsafe`
+    // at the boundary into a `#[target_feature]` function.
+    return unsafe { sse2::classify(block) };
+    #[cfg(not(target_feature = "sse2"))]
+    swar::classify(block)
+}
+
+/// SWAR classification: eight bytes per `u64`, classes by carry-free byte-wise compares. The
+/// portable fallback for other CPUs (and the SSE2 version's oracle in tests).
+#[cfg(any(test, not(target_feature = "sse2")))]
 mod swar {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -206,7 +304,7 @@ impl Masks {
     #[inline]
     fn of(block: &[u8; 64], valid: u64) -> Self {
         let [lower, upper, digit, space, breaks, non_ascii, lead] =
-            swar::classify(block).map(|m| m & valid);
+            classify(block).map(|m| m & valid);
         Self {
             lower,
             upper,
@@ -266,11 +364,10 @@ impl Masks {
         let mut leads = self.lead;
         while leads != 0 {
             let at = start + leads.trailing_zeros() as usize;
-            let cp = decode(text, at);
-            let class = if cp < 0x10000 {
-                SCRIPTS[(cp >> 4) as usize]
-            } else {
-                script(cp)
+            let key = (usize::from(text[at] & 0x3F) << 6) | usize::from(text[at + 1] & 0x3F);
+            let class = match BY_LEAD[key] {
+                SPLIT => SCRIPTS[(decode(text, at) >> 4) as usize],
+                class => class,
             };
             counts[usize::from(class)] += 1;
             leads &= leads - 1;
@@ -278,16 +375,10 @@ impl Masks {
     }
 }
 
-/// The code point whose UTF-8 encoding starts at `text[at]` (a leading byte of valid UTF-8).
-#[inline]
+/// The code point of the three-byte UTF-8 character starting at `text[at]`.
 fn decode(text: &[u8], at: usize) -> u32 {
-    let byte = |i: usize| u32::from(text.get(at + i).copied().unwrap_or(0x80) & 0x3F);
-    let b0 = u32::from(text[at]);
-    match b0 {
-        0xC0..=0xDF => ((b0 & 0x1F) << 6) | byte(1),
-        0xE0..=0xEF => ((b0 & 0x0F) << 12) | (byte(1) << 6) | byte(2),
-        _ => ((b0 & 0x07) << 18) | (byte(1) << 12) | (byte(2) << 6) | byte(3),
-    }
+    let byte = |i: usize| u32::from(text[at + i] & 0x3F);
+    ((byte(0) & 0x0F) << 12) | (byte(1) << 6) | byte(2)
 }
 
 #[cfg(test)]
@@ -317,10 +408,13 @@ mod tests {
 
     #[test]
     fn classifier_matches_std_predicates() {
-        let text = "Hello wORLD \t\r\n 0123456789 ~!{}[] über 東京 🙂 \0\x7f".repeat(3);
+        let ascii: String = (0..128u8).map(char::from).collect();
+        let text = format!("{ascii}Hello wORLD \t\r\n ~!{{}}[] über 東京 🙂 ÿ").repeat(3);
         for block in text.as_bytes().chunks_exact(64) {
             let block: &[u8; 64] = block.try_into().unwrap();
             let c = swar::classify(block);
+            #[cfg(target_feature = "sse2")]
+            assert_eq!(classify(block), c);
             for (i, &b) in block.iter().enumerate() {
                 let bit = |m: u64| m >> i & 1 == 1;
                 assert_eq!(bit(c[0]), b.is_ascii_lowercase());
