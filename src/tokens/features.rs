@@ -112,6 +112,15 @@ static BY_LEAD: [u8; 4096] = {
     table
 };
 
+/// Leading-byte ranges that settle a script alone (inclusive), with its class: most CJK,
+/// Hangul, symbol and emoji characters are counted by popcount, not one table lookup each.
+const SETTLED: [(u8, u8, usize); 4] = [
+    (0xE4, 0xE9, script(0x4000) as usize), // U+4000..U+9FFF: CJK ideographs
+    (0xEB, 0xED, script(0xB000) as usize), // U+B000..U+D7FF: Hangul (U+D800.. cannot occur)
+    (0xE2, 0xE2, script(0x2000) as usize), // U+2000..U+2FFF: punctuation, symbols
+    (0xF0, 0xF4, script(0x10000) as usize), // astral: emoji and the rest
+];
+
 /// Sums of the classifier's counts over a text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Features {
@@ -174,6 +183,9 @@ struct Masks {
     punct: u64,
     /// UTF-8 leading bytes of multi-byte characters (`0b11xx_xxxx`).
     lead: u64,
+    /// Leading bytes in each [`SETTLED`] range (left empty where no SIMD classifier finds
+    /// them: those leads take the table lookup, with the same result).
+    settled: [u64; 4],
 }
 
 /// `mask` moved one position later in the text, with the previous block's last bits shifted in.
@@ -182,8 +194,8 @@ fn after(mask: u64, prev: u64, k: u32) -> u64 {
     (mask << k) | (prev >> (64 - k))
 }
 
-/// Per-class bit masks of a 64-byte block, in the order of [`Masks`]' first seven fields.
-type Classes = [u64; 7];
+/// Per-class bit masks of a 64-byte block, in the order of [`Masks`]' fields.
+type Classes = [u64; 11];
 
 /// SSE2 classification, sixteen bytes per compare and one `movemask` per class. SSE2 is part of
 /// every x86-64 CPU (the wheel's baseline target), so no runtime detection is needed.
@@ -195,12 +207,13 @@ mod sse2 {
     };
 
     /// `0xFF` in each byte lying in `lo..=hi`: a wrapping bias moves the range to the bottom
-    /// of the signed bytes, so one signed compare tests both ends (non-ASCII bytes never pass).
+    /// of the signed bytes, so one signed compare tests both ends (`lo <= hi`, a range of
+    /// fewer than 128 bytes).
     #[inline]
     #[target_feature(enable = "sse2")]
     fn within(x: __m128i, lo: u8, hi: u8) -> __m128i {
         let bias = _mm_set1_epi8(0x80u8.wrapping_sub(lo).cast_signed());
-        let limit = _mm_set1_epi8((0x80 + hi - lo + 1).cast_signed());
+        let limit = _mm_set1_epi8((0x81 + (hi - lo)).cast_signed());
         _mm_cmplt_epi8(_mm_add_epi8(x, bias), limit)
     }
 
@@ -214,10 +227,13 @@ mod sse2 {
     #[inline]
     #[target_feature(enable = "sse2")]
     pub(super) fn classify(block: &[u8; 64]) -> super::Classes {
-        let mut c = [0u64; 7];
-        for (i, chunk) in block.chunks_exact(16).enumerate() {
+        let load = |chunk: &[u8]| {
             let half = |at: usize| i64::from_le_bytes(chunk[at..at + 8].try_into().expect("8"));
-            let x = _mm_set_epi64x(half(8), half(0));
+            _mm_set_epi64x(half(8), half(0))
+        };
+        let mut c = [0u64; 11];
+        for (i, chunk) in block.chunks_exact(16).enumerate() {
+            let x = load(chunk);
             // Case-folded, letters are one range; ASCII bit 5 (moved to bit 7) tells the case.
             let letter = bits(within(_mm_or_si128(x, _mm_set1_epi8(0x20)), b'a', b'z'));
             let bit5 = bits(_mm_slli_epi16::<2>(x));
@@ -230,6 +246,14 @@ mod sse2 {
             c[4] |= bits(within(x, b'\t', b'\r')) << at;
             c[5] |= high << at;
             c[6] |= (high & bits(_mm_slli_epi16::<1>(x))) << at;
+        }
+        if c[5] != 0 {
+            for (i, chunk) in block.chunks_exact(16).enumerate() {
+                let x = load(chunk);
+                for (k, &(lo, hi, _)) in super::SETTLED.iter().enumerate() {
+                    c[7 + k] |= bits(within(x, lo, hi)) << (16 * i);
+                }
+            }
         }
         c
     }
@@ -274,12 +298,12 @@ mod swar {
         x ^ t ^ (t << 28)
     }
 
-    /// Classes of a block. Word `i`'s class bits (the high bit of each byte `j`) are packed at
+    /// Classes of a block (no [`super::SETTLED`] masks). Word `i`'s class bits (the high bit of each byte `j`) are packed at
     /// bit `8j + i`, which is the transpose of the block's byte order; one [`transpose`] per
     /// class then restores it. Shifts and ORs only: no multiply for the vectorizer to emulate.
     #[inline]
     pub(super) fn classify(block: &[u8; 64]) -> super::Classes {
-        let mut c = [0u64; 7];
+        let mut c = [0u64; 11];
         for (i, word) in block.chunks_exact(8).enumerate() {
             let x = u64::from_le_bytes(word.try_into().expect("8 bytes"));
             let high = x & HIGH;
@@ -301,9 +325,11 @@ mod swar {
 }
 
 impl Masks {
-    #[inline]
+    // Both run once per block from one loop: inlined, the previous block's masks stay in
+    // registers instead of being copied through memory between calls.
+    #[inline(always)]
     fn of(block: &[u8; 64], valid: u64) -> Self {
-        let [lower, upper, digit, space, breaks, non_ascii, lead] =
+        let [lower, upper, digit, space, breaks, non_ascii, lead, s0, s1, s2, s3] =
             classify(block).map(|m| m & valid);
         Self {
             lower,
@@ -314,6 +340,7 @@ impl Masks {
             non_ascii,
             punct: valid & !(lower | upper | digit | space | breaks | non_ascii),
             lead,
+            settled: [s0, s1, s2, s3],
         }
     }
 
@@ -322,7 +349,7 @@ impl Masks {
     }
 
     /// Adds this block's popcounts to `counts`; `prev` is the preceding block, zero at the start.
-    #[inline]
+    #[inline(always)]
     fn count(&self, prev: &Self, text: &[u8], start: usize, counts: &mut [u64; N_FEATURES]) {
         let pop = |m: u64| u64::from(m.count_ones());
         let (l, pl) = (self.letters(), prev.letters());
@@ -361,7 +388,14 @@ impl Masks {
             counts[15] += pop(self.non_ascii & !after(self.non_ascii, prev.non_ascii, 1));
         }
 
+        if self.lead == 0 {
+            return;
+        }
         let mut leads = self.lead;
+        for (&m, &(_, _, class)) in self.settled.iter().zip(&SETTLED) {
+            counts[class] += pop(m);
+            leads &= !m;
+        }
         while leads != 0 {
             let at = start + leads.trailing_zeros() as usize;
             let key = (usize::from(text[at] & 0x3F) << 6) | usize::from(text[at + 1] & 0x3F);
@@ -414,7 +448,15 @@ mod tests {
             let block: &[u8; 64] = block.try_into().unwrap();
             let c = swar::classify(block);
             #[cfg(target_feature = "sse2")]
-            assert_eq!(classify(block), c);
+            {
+                let fast = classify(block);
+                assert_eq!(fast[..7], c[..7]);
+                for (k, &(lo, hi, _)) in SETTLED.iter().enumerate() {
+                    for (i, &b) in block.iter().enumerate() {
+                        assert_eq!(fast[7 + k] >> i & 1 == 1, (lo..=hi).contains(&b));
+                    }
+                }
+            }
             for (i, &b) in block.iter().enumerate() {
                 let bit = |m: u64| m >> i & 1 == 1;
                 assert_eq!(bit(c[0]), b.is_ascii_lowercase());
