@@ -76,7 +76,6 @@ def scan_batch(texts: Iterable[str]) -> list[ScanResult]:
 # --- pii ---
 
 # --- tokens ---
-from collections.abc import Iterable  # noqa: E402
 
 PRICES_AS_OF: str
 """Date (YYYY-MM-DD) of the shipped price list used by ``estimate_cost``."""

@@ -198,8 +198,11 @@ fn after(mask: u64, prev: u64, k: u32) -> u64 {
 type Classes = [u64; 11];
 
 /// SSE2 classification, sixteen bytes per compare and one `movemask` per class. SSE2 is part of
-/// every x86-64 CPU (the wheel's baseline target), so no runtime detection is needed.
+/// every x86-64 CPU (the wheel's baseline target), so no runtime detection is needed. The
+/// functions are `unsafe` only because `#[target_feature]` requires it at the crate's MSRV;
+/// their one requirement is SSE2, which the `cfg` guarantees.
 #[cfg(target_feature = "sse2")]
+#[allow(unsafe_code)]
 mod sse2 {
     use std::arch::x86_64::{
         __m128i, _mm_add_epi8, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_movemask_epi8, _mm_or_si128,
@@ -211,22 +214,23 @@ mod sse2 {
     /// fewer than 128 bytes).
     #[inline]
     #[target_feature(enable = "sse2")]
-    fn within(x: __m128i, lo: u8, hi: u8) -> __m128i {
-        let bias = _mm_set1_epi8(0x80u8.wrapping_sub(lo).cast_signed());
-        let limit = _mm_set1_epi8((0x81 + (hi - lo)).cast_signed());
+    unsafe fn within(x: __m128i, lo: u8, hi: u8) -> __m128i {
+        let signed = |b: u8| i8::from_ne_bytes([b]);
+        let bias = _mm_set1_epi8(signed(0x80u8.wrapping_sub(lo)));
+        let limit = _mm_set1_epi8(signed(0x81 + (hi - lo)));
         _mm_cmplt_epi8(_mm_add_epi8(x, bias), limit)
     }
 
     /// The high bit of each byte, as sixteen bits.
     #[inline]
     #[target_feature(enable = "sse2")]
-    fn bits(x: __m128i) -> u64 {
-        u64::from(_mm_movemask_epi8(x).cast_unsigned())
+    unsafe fn bits(x: __m128i) -> u64 {
+        u64::from(_mm_movemask_epi8(x) as u32)
     }
 
     #[inline]
     #[target_feature(enable = "sse2")]
-    pub(super) fn classify(block: &[u8; 64]) -> super::Classes {
+    pub(super) unsafe fn classify(block: &[u8; 64]) -> super::Classes {
         let load = |chunk: &[u8]| {
             let half = |at: usize| i64::from_le_bytes(chunk[at..at + 8].try_into().expect("8"));
             _mm_set_epi64x(half(8), half(0))
@@ -265,8 +269,7 @@ fn classify(block: &[u8; 64]) -> Classes {
     #[cfg(target_feature = "sse2")]
     #[allow(unsafe_code)]
     // SAFETY: the only requirement of `sse2::classify` is SSE2, which this cfg guarantees at
-    // compile time (rustc enables it for every x86-64 target). Rust still asks for `unsafe`
-    // at the boundary into a `#[target_feature]` function.
+    // compile time (rustc enables it for every x86-64 target).
     return unsafe { sse2::classify(block) };
     #[cfg(not(target_feature = "sse2"))]
     swar::classify(block)
@@ -327,6 +330,7 @@ mod swar {
 impl Masks {
     // Both run once per block from one loop: inlined, the previous block's masks stay in
     // registers instead of being copied through memory between calls.
+    #[allow(clippy::inline_always)]
     #[inline(always)]
     fn of(block: &[u8; 64], valid: u64) -> Self {
         let [lower, upper, digit, space, breaks, non_ascii, lead, s0, s1, s2, s3] =
@@ -349,6 +353,7 @@ impl Masks {
     }
 
     /// Adds this block's popcounts to `counts`; `prev` is the preceding block, zero at the start.
+    #[allow(clippy::inline_always)]
     #[inline(always)]
     fn count(&self, prev: &Self, text: &[u8], start: usize, counts: &mut [u64; N_FEATURES]) {
         let pop = |m: u64| u64::from(m.count_ones());
