@@ -66,8 +66,7 @@ const fn script(cp: u32) -> u8 {
         }
 }
 
-/// [`script`] for every 16 code points of the BMP (every boundary above is a multiple of 16):
-/// one load per character instead of a chain of comparisons.
+/// [`script`] for every 16 code points of the BMP (every boundary above is a multiple of 16).
 static SCRIPTS: [u8; 4096] = {
     let mut table = [0u8; 4096];
     let mut i = 0;
@@ -77,6 +76,50 @@ static SCRIPTS: [u8; 4096] = {
     }
     table
 };
+
+/// [`BY_LEAD`]'s mark for the two 64-code-point spans a script boundary cuts through
+/// (U+1080..U+10BF, U+1C80..U+1CBF): those characters are decoded in full.
+const SPLIT: u8 = u8::MAX;
+
+/// The script of a character from its first two UTF-8 bytes, indexed by their low six bits
+/// each: exact for two-byte characters, per 64 code points for three-byte ones, and astral for
+/// four-byte ones. Saves decoding every character.
+static BY_LEAD: [u8; 4096] = {
+    let mut table = [0u8; 4096];
+    let mut key = 0;
+    while key < 4096 {
+        let (lead, next) = ((key >> 6) as u32, (key & 0x3F) as u32);
+        table[key] = if lead < 0x20 {
+            let cp = (lead << 6) | next;
+            script(if cp < 0x80 { 0x80 } else { cp }) // below: overlong, never in a `str`
+        } else if lead < 0x30 {
+            let first = ((lead & 0x0F) << 12) | (next << 6);
+            let class = script(first);
+            let mut cp = first;
+            while cp < first + 64 && script(cp) == class {
+                cp += 16;
+            }
+            if cp == first + 64 {
+                class
+            } else {
+                SPLIT
+            }
+        } else {
+            script(0x10000)
+        };
+        key += 1;
+    }
+    table
+};
+
+/// Leading-byte ranges that settle a script alone (inclusive), with its class: most CJK,
+/// Hangul, symbol and emoji characters are counted by popcount, not one table lookup each.
+const SETTLED: [(u8, u8, usize); 4] = [
+    (0xE4, 0xE9, script(0x4000) as usize), // U+4000..U+9FFF: CJK ideographs
+    (0xEB, 0xED, script(0xB000) as usize), // U+B000..U+D7FF: Hangul (U+D800.. cannot occur)
+    (0xE2, 0xE2, script(0x2000) as usize), // U+2000..U+2FFF: punctuation, symbols
+    (0xF0, 0xF4, script(0x10000) as usize), // astral: emoji and the rest
+];
 
 /// Sums of the classifier's counts over a text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +183,9 @@ struct Masks {
     punct: u64,
     /// UTF-8 leading bytes of multi-byte characters (`0b11xx_xxxx`).
     lead: u64,
+    /// Leading bytes in each [`SETTLED`] range (left empty where no SIMD classifier finds
+    /// them: those leads take the table lookup, with the same result).
+    settled: [u64; 4],
 }
 
 /// `mask` moved one position later in the text, with the previous block's last bits shifted in.
@@ -148,11 +194,90 @@ fn after(mask: u64, prev: u64, k: u32) -> u64 {
     (mask << k) | (prev >> (64 - k))
 }
 
-/// Per-class bit masks of a 64-byte block, in the order of [`Masks`]' first seven fields.
-type Classes = [u64; 7];
+/// Per-class bit masks of a 64-byte block, in the order of [`Masks`]' fields.
+type Classes = [u64; 11];
 
-/// SWAR classification: eight bytes per `u64`, classes by carry-free byte-wise compares
-/// (portable and safe; `std::arch` intrinsics would need `unsafe`, which this crate forbids).
+/// SSE2 classification, sixteen bytes per compare and one `movemask` per class. SSE2 is part of
+/// every x86-64 CPU (the wheel's baseline target), so no runtime detection is needed. The
+/// functions are `unsafe` only because `#[target_feature]` requires it at the crate's MSRV;
+/// their one requirement is SSE2, which the `cfg` guarantees.
+#[cfg(target_feature = "sse2")]
+#[allow(unsafe_code)]
+mod sse2 {
+    use std::arch::x86_64::{
+        __m128i, _mm_add_epi8, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8, _mm_set_epi64x, _mm_slli_epi16,
+    };
+
+    /// `0xFF` in each byte lying in `lo..=hi`: a wrapping bias moves the range to the bottom
+    /// of the signed bytes, so one signed compare tests both ends (`lo <= hi`, a range of
+    /// fewer than 128 bytes).
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    unsafe fn within(x: __m128i, lo: u8, hi: u8) -> __m128i {
+        let signed = |b: u8| i8::from_ne_bytes([b]);
+        let bias = _mm_set1_epi8(signed(0x80u8.wrapping_sub(lo)));
+        let limit = _mm_set1_epi8(signed(0x81 + (hi - lo)));
+        _mm_cmplt_epi8(_mm_add_epi8(x, bias), limit)
+    }
+
+    /// The high bit of each byte, as sixteen bits.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    unsafe fn bits(x: __m128i) -> u64 {
+        u64::from(_mm_movemask_epi8(x) as u32)
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) unsafe fn classify(block: &[u8; 64]) -> super::Classes {
+        let load = |chunk: &[u8]| {
+            let half = |at: usize| i64::from_le_bytes(chunk[at..at + 8].try_into().expect("8"));
+            _mm_set_epi64x(half(8), half(0))
+        };
+        let mut c = [0u64; 11];
+        for (i, chunk) in block.chunks_exact(16).enumerate() {
+            let x = load(chunk);
+            // Case-folded, letters are one range; ASCII bit 5 (moved to bit 7) tells the case.
+            let letter = bits(within(_mm_or_si128(x, _mm_set1_epi8(0x20)), b'a', b'z'));
+            let bit5 = bits(_mm_slli_epi16::<2>(x));
+            let high = bits(x);
+            let at = 16 * i;
+            c[0] |= (letter & bit5) << at;
+            c[1] |= (letter & !bit5) << at;
+            c[2] |= bits(within(x, b'0', b'9')) << at;
+            c[3] |= bits(_mm_cmpeq_epi8(x, _mm_set1_epi8(0x20))) << at;
+            c[4] |= bits(within(x, b'\t', b'\r')) << at;
+            c[5] |= high << at;
+            c[6] |= (high & bits(_mm_slli_epi16::<1>(x))) << at;
+        }
+        if c[5] != 0 {
+            for (i, chunk) in block.chunks_exact(16).enumerate() {
+                let x = load(chunk);
+                for (k, &(lo, hi, _)) in super::SETTLED.iter().enumerate() {
+                    c[7 + k] |= bits(within(x, lo, hi)) << (16 * i);
+                }
+            }
+        }
+        c
+    }
+}
+
+/// Classes of a block: SSE2 where the build targets it (every x86-64 build), SWAR elsewhere.
+#[inline]
+fn classify(block: &[u8; 64]) -> Classes {
+    #[cfg(target_feature = "sse2")]
+    #[allow(unsafe_code)]
+    // SAFETY: the only requirement of `sse2::classify` is SSE2, which this cfg guarantees at
+    // compile time (rustc enables it for every x86-64 target).
+    return unsafe { sse2::classify(block) };
+    #[cfg(not(target_feature = "sse2"))]
+    swar::classify(block)
+}
+
+/// SWAR classification: eight bytes per `u64`, classes by carry-free byte-wise compares. The
+/// portable fallback for other CPUs (and the SSE2 version's oracle in tests).
+#[cfg(any(test, not(target_feature = "sse2")))]
 mod swar {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -176,12 +301,12 @@ mod swar {
         x ^ t ^ (t << 28)
     }
 
-    /// Classes of a block. Word `i`'s class bits (the high bit of each byte `j`) are packed at
+    /// Classes of a block (no [`super::SETTLED`] masks). Word `i`'s class bits (the high bit of each byte `j`) are packed at
     /// bit `8j + i`, which is the transpose of the block's byte order; one [`transpose`] per
     /// class then restores it. Shifts and ORs only: no multiply for the vectorizer to emulate.
     #[inline]
     pub(super) fn classify(block: &[u8; 64]) -> super::Classes {
-        let mut c = [0u64; 7];
+        let mut c = [0u64; 11];
         for (i, word) in block.chunks_exact(8).enumerate() {
             let x = u64::from_le_bytes(word.try_into().expect("8 bytes"));
             let high = x & HIGH;
@@ -203,10 +328,13 @@ mod swar {
 }
 
 impl Masks {
-    #[inline]
+    // Both run once per block from one loop: inlined, the previous block's masks stay in
+    // registers instead of being copied through memory between calls.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn of(block: &[u8; 64], valid: u64) -> Self {
-        let [lower, upper, digit, space, breaks, non_ascii, lead] =
-            swar::classify(block).map(|m| m & valid);
+        let [lower, upper, digit, space, breaks, non_ascii, lead, s0, s1, s2, s3] =
+            classify(block).map(|m| m & valid);
         Self {
             lower,
             upper,
@@ -216,6 +344,7 @@ impl Masks {
             non_ascii,
             punct: valid & !(lower | upper | digit | space | breaks | non_ascii),
             lead,
+            settled: [s0, s1, s2, s3],
         }
     }
 
@@ -224,7 +353,8 @@ impl Masks {
     }
 
     /// Adds this block's popcounts to `counts`; `prev` is the preceding block, zero at the start.
-    #[inline]
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn count(&self, prev: &Self, text: &[u8], start: usize, counts: &mut [u64; N_FEATURES]) {
         let pop = |m: u64| u64::from(m.count_ones());
         let (l, pl) = (self.letters(), prev.letters());
@@ -263,14 +393,20 @@ impl Masks {
             counts[15] += pop(self.non_ascii & !after(self.non_ascii, prev.non_ascii, 1));
         }
 
+        if self.lead == 0 {
+            return;
+        }
         let mut leads = self.lead;
+        for (&m, &(_, _, class)) in self.settled.iter().zip(&SETTLED) {
+            counts[class] += pop(m);
+            leads &= !m;
+        }
         while leads != 0 {
             let at = start + leads.trailing_zeros() as usize;
-            let cp = decode(text, at);
-            let class = if cp < 0x10000 {
-                SCRIPTS[(cp >> 4) as usize]
-            } else {
-                script(cp)
+            let key = (usize::from(text[at] & 0x3F) << 6) | usize::from(text[at + 1] & 0x3F);
+            let class = match BY_LEAD[key] {
+                SPLIT => SCRIPTS[(decode(text, at) >> 4) as usize],
+                class => class,
             };
             counts[usize::from(class)] += 1;
             leads &= leads - 1;
@@ -278,16 +414,10 @@ impl Masks {
     }
 }
 
-/// The code point whose UTF-8 encoding starts at `text[at]` (a leading byte of valid UTF-8).
-#[inline]
+/// The code point of the three-byte UTF-8 character starting at `text[at]`.
 fn decode(text: &[u8], at: usize) -> u32 {
-    let byte = |i: usize| u32::from(text.get(at + i).copied().unwrap_or(0x80) & 0x3F);
-    let b0 = u32::from(text[at]);
-    match b0 {
-        0xC0..=0xDF => ((b0 & 0x1F) << 6) | byte(1),
-        0xE0..=0xEF => ((b0 & 0x0F) << 12) | (byte(1) << 6) | byte(2),
-        _ => ((b0 & 0x07) << 18) | (byte(1) << 12) | (byte(2) << 6) | byte(3),
-    }
+    let byte = |i: usize| u32::from(text[at + i] & 0x3F);
+    ((byte(0) & 0x0F) << 12) | (byte(1) << 6) | byte(2)
 }
 
 #[cfg(test)]
@@ -317,10 +447,21 @@ mod tests {
 
     #[test]
     fn classifier_matches_std_predicates() {
-        let text = "Hello wORLD \t\r\n 0123456789 ~!{}[] über 東京 🙂 \0\x7f".repeat(3);
+        let ascii: String = (0..128u8).map(char::from).collect();
+        let text = format!("{ascii}Hello wORLD \t\r\n ~!{{}}[] über 東京 🙂 ÿ").repeat(3);
         for block in text.as_bytes().chunks_exact(64) {
             let block: &[u8; 64] = block.try_into().unwrap();
             let c = swar::classify(block);
+            #[cfg(target_feature = "sse2")]
+            {
+                let fast = classify(block);
+                assert_eq!(fast[..7], c[..7]);
+                for (k, &(lo, hi, _)) in SETTLED.iter().enumerate() {
+                    for (i, &b) in block.iter().enumerate() {
+                        assert_eq!(fast[7 + k] >> i & 1 == 1, (lo..=hi).contains(&b));
+                    }
+                }
+            }
             for (i, &b) in block.iter().enumerate() {
                 let bit = |m: u64| m >> i & 1 == 1;
                 assert_eq!(bit(c[0]), b.is_ascii_lowercase());
@@ -368,6 +509,88 @@ mod tests {
         assert_eq!(feature(&text, "cjk"), 2 * 7);
         assert_eq!(feature(&text, "astral"), 7);
         assert_eq!(feature(&text, "texts"), 1);
+    }
+
+    /// Every feature, byte by byte and character by character: the definition the block
+    /// arithmetic must reproduce exactly (the fitted weights assume it).
+    fn reference(text: &str) -> [u64; N_FEATURES] {
+        #[derive(Clone, Copy, PartialEq)]
+        enum C {
+            Lower,
+            Upper,
+            Digit,
+            Space,
+            Break,
+            NonAscii,
+            Punct,
+        }
+        let class = |b: u8| match b {
+            b'a'..=b'z' => C::Lower,
+            b'A'..=b'Z' => C::Upper,
+            b'0'..=b'9' => C::Digit,
+            b' ' => C::Space,
+            b'\t'..=b'\r' => C::Break,
+            0x80.. => C::NonAscii,
+            _ => C::Punct,
+        };
+        let cs: Vec<C> = text.bytes().map(class).collect();
+        let at = |i: usize, back: usize| i.checked_sub(back).map(|j| cs[j]);
+        let letter = |c: Option<C>| matches!(c, Some(C::Lower | C::Upper));
+        let ws = |c: Option<C>| matches!(c, Some(C::Space | C::Break));
+        let mut n = [0u64; N_FEATURES];
+        n[TEXTS] = 1;
+        for (i, &c) in cs.iter().enumerate() {
+            let (this, prev) = (Some(c), at(i, 1));
+            let same_run = |k: usize| (0..=k).all(|b| at(i, b) == this);
+            let flags = [
+                (1, letter(this) && !letter(prev)),
+                (2, letter(this) && prev == Some(C::Space)),
+                (3, letter(this)),
+                (4, (0..=8).all(|b| letter(at(i, b)))),
+                (5, c == C::Upper && prev == Some(C::Lower)),
+                (6, c == C::Upper && prev == Some(C::Upper)),
+                (7, c == C::Lower && prev == Some(C::Upper)),
+                (8, c == C::Digit && prev != this),
+                (9, c == C::Digit && same_run(3)),
+                (10, c == C::Punct),
+                (11, c == C::Punct && prev != this),
+                (12, c == C::Space && prev == this),
+                (13, c == C::Break),
+                (14, ws(this) && !ws(prev)),
+                (15, c == C::NonAscii && prev != this),
+            ];
+            for (f, on) in flags {
+                n[f] += u64::from(on);
+            }
+        }
+        for ch in text.chars().filter(|ch| !ch.is_ascii()) {
+            n[usize::from(script(u32::from(ch)))] += 1;
+        }
+        n
+    }
+
+    #[test]
+    fn counts_match_the_reference_everywhere() {
+        let cases: Vec<serde_json::Value> =
+            serde_json::from_str(include_str!("../../tests/data/tokens_exact.json")).unwrap();
+        let mut texts: Vec<String> = cases
+            .iter()
+            .map(|c| c["text"].as_str().unwrap().to_owned())
+            .collect();
+        // Every script boundary, with its neighbours, at every offset within a block.
+        let edges: String = (0x80..0x11000u32)
+            .step_by(16)
+            .flat_map(|cp| [cp.saturating_sub(1), cp])
+            .filter_map(char::from_u32)
+            .collect();
+        texts.push(edges.clone());
+        for shift in 1..8 {
+            texts.push(format!("{}{edges}", "a".repeat(shift)));
+        }
+        texts.push(texts.concat());
+        for text in &texts {
+            assert_eq!(Features::of(text).counts, reference(text), "{text:?}");
+        }
     }
 
     #[test]
