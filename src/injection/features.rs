@@ -62,25 +62,42 @@ fn adversarial_suffix(text: &str) -> Option<(usize, usize, f64)> {
     Some((first?, last, weight))
 }
 
+/// Brackets, backslashes and operators that glue GCG-style token soup together.
+const ODD: [bool; 256] = {
+    let mut table = [false; 256];
+    let odd = b"{}[]()\\<>|^`~=";
+    let mut i = 0;
+    while i < odd.len() {
+        table[odd[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
+fn is_odd(b: u8) -> bool {
+    ODD[b as usize]
+}
+
+/// A lowercase-to-uppercase turn (`aidArrayList`).
+fn is_hump(w: &[u8]) -> bool {
+    w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase()
+}
+
 fn is_junk(token: &str) -> bool {
-    let odd = |c: char| {
-        matches!(
-            c,
-            '{' | '}' | '[' | ']' | '(' | ')' | '\\' | '<' | '>' | '|' | '^' | '`' | '~' | '='
-        )
-    };
+    // Fast reject for the common prose token: no odd symbol and no hump anywhere in it means
+    // none in its trimmed core either.
+    let bytes = token.as_bytes();
+    if !bytes.iter().any(|&b| is_odd(b)) && !bytes.windows(2).any(is_hump) {
+        return false;
+    }
     // Prose wraps words in brackets and ends them with punctuation; those do not count.
     let core = token
         .trim_start_matches(['(', '"', '\''])
         .trim_end_matches([')', '.', ',', ';', ':', '!', '?', '"', '\'']);
     let letters = core.chars().filter(|c| c.is_alphabetic()).count();
-    let symbols = core.chars().filter(|&c| odd(c)).count();
+    let symbols = core.bytes().filter(|&b| is_odd(b)).count();
     // lowercase-to-uppercase turns inside a long word (`aidArrayListswift`, `principlesEN`).
-    let humps = core
-        .as_bytes()
-        .windows(2)
-        .filter(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase())
-        .count();
+    let humps = core.as_bytes().windows(2).filter(|w| is_hump(w)).count();
     (symbols >= 2 && (letters >= 1 || symbols >= 3)) || (humps >= 1 && core.len() >= 9)
 }
 
