@@ -56,15 +56,22 @@ class _Policy:
         self.cost_fn = cost_fn
         self.clock = clock
         self.has_cost = self.limits[2] >= 0 or self.limits[3] >= 0
+        # The current day's bounds and ids, recomputed only when the clock leaves that day.
+        self._day: tuple[float, float, str, str, float] = (0.0, -1.0, "", "", 0.0)
 
     def periods(self) -> tuple[str, str, float, float]:
         """The day and month ids, and seconds to the end of each."""
-        now = datetime.fromtimestamp(self.clock(), tz=timezone.utc)
-        day_end = datetime(now.year, now.month, now.day, tzinfo=timezone.utc).timestamp() + 86400
-        year, month = (now.year + 1, 1) if now.month == 12 else (now.year, now.month + 1)
-        month_end = datetime(year, month, 1, tzinfo=timezone.utc).timestamp()
-        ts = now.timestamp()
-        return now.strftime("%Y%m%d"), now.strftime("%Y%m"), day_end - ts, month_end - ts
+        ts = self.clock()
+        start, end, day_id, month_id, month_end = self._day
+        if not start <= ts < end:
+            now = datetime.fromtimestamp(ts, tz=timezone.utc)
+            start = datetime(now.year, now.month, now.day, tzinfo=timezone.utc).timestamp()
+            end = start + 86400
+            year, month = (now.year + 1, 1) if now.month == 12 else (now.year, now.month + 1)
+            month_end = datetime(year, month, 1, tzinfo=timezone.utc).timestamp()
+            day_id, month_id = now.strftime("%Y%m%d"), now.strftime("%Y%m")
+            self._day = (start, end, day_id, month_id, month_end)
+        return day_id, month_id, end - ts, month_end - ts
 
     def cost_nano(self, model: Optional[str], input_tokens: int, output_tokens: int) -> int:
         if not self.has_cost:
