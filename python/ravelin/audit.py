@@ -67,6 +67,14 @@ class _Metrics:
 _metrics = _Metrics() if prometheus_client is not None else None
 
 
+def wanted() -> bool:
+    """Whether an event would reach anything (log, metrics, a recording span): callers build
+    one only then."""
+    if _metrics is not None or logger.isEnabledFor(logging.INFO):
+        return True
+    return _otel_trace is not None and _otel_trace.get_current_span().is_recording()
+
+
 def emit(event: Mapping[str, Any]) -> None:
     """Record one decision: log line, metrics, span attributes (each only when available)."""
     if logger.isEnabledFor(logging.INFO):
