@@ -92,23 +92,39 @@ class _Policy:
                  periods: tuple[str, str, float, float], check: bool) -> BudgetDecision:
         """``used`` = [tokens day, tokens month, cost day, cost month] after the operation
         (before it, for a refused reservation)."""
-        left = [lim - u if lim >= 0 else None for lim, u in zip(self.limits, used)]
-        tokens = [x for x in left[:2] if x is not None]
-        costs = [x for x in left[2:] if x is not None]
         retry = 0.0
         if not allowed:
-            need = [delta[0], delta[0], delta[1], delta[1]] if check else [0, 0, 0, 0]
-            ends = [periods[2], periods[3], periods[2], periods[3]]
+            need = (delta[0], delta[0], delta[1], delta[1]) if check else (0, 0, 0, 0)
+            ends = (periods[2], periods[3], periods[2], periods[3])
             retry = max((end for end, lim, u, n in zip(ends, self.limits, used, need)
                         if lim >= 0 and u + n > lim), default=0.0)
+        reserved = allowed and check
+        tokens = self._tightest(used, 0)
+        cost = self._tightest(used, 2)
         return BudgetDecision(
             allowed=allowed,
-            tokens_remaining=max(0, min(tokens)) if tokens else None,
-            cost_remaining=max(0, min(costs)) / _NANO if costs else None,
+            tokens_remaining=tokens,
+            cost_remaining=None if cost is None else cost / _NANO,
             retry_after=retry,
-            reserved_tokens=delta[0] if allowed and check else 0,
-            reserved_cost=delta[1] / _NANO if allowed and check else 0.0,
+            reserved_tokens=delta[0] if reserved else 0,
+            reserved_cost=delta[1] / _NANO if reserved else 0.0,
         )
+
+    def _tightest(self, used: list[int], first: int) -> Optional[int]:
+        """What is left of the tighter of the day and month budgets at ``first`` and after."""
+        day, month = self.limits[first], self.limits[first + 1]
+        if day < 0 and month < 0:
+            return None
+        left = min(day - used[first] if day >= 0 else month - used[first + 1],
+                   month - used[first + 1] if month >= 0 else day - used[first])
+        return left if left > 0 else 0
+
+    def within(self, amounts: list[int]) -> bool:
+        """Every set limit holds ``amounts`` ([tokens day, tokens month, cost day, month])."""
+        for lim, amount in zip(self.limits, amounts):
+            if 0 <= lim < amount:
+                return False
+        return True
 
 
 def _limit(name: str, value: Optional[float], scale: int) -> int:
@@ -186,17 +202,17 @@ class Budget:
     def _apply(self, key: str, delta: tuple[int, int], check: bool) -> BudgetDecision:
         digest = key_digest(key)
         periods = self._policy.periods()
+        tokens, cost = delta
         with self._lock:
             used = self._used(digest, periods)
-            need = [delta[0], delta[0], delta[1], delta[1]]
-            allowed = all(lim < 0 or u + n <= lim
-                          for lim, u, n in zip(self._policy.limits, used, need))
+            after = [used[0] + tokens, used[1] + tokens, used[2] + cost, used[3] + cost]
+            allowed = self._policy.within(after)
             if allowed or not check:
-                used = [max(0, u + n) for u, n in zip(used, need)]
+                used = [x if x > 0 else 0 for x in after]
                 self._day[digest] = [used[0], used[2]]
                 self._month[digest] = [used[1], used[3]]
         if not check:
-            allowed = all(lim < 0 or u <= lim for lim, u in zip(self._policy.limits, used))
+            allowed = self._policy.within(used)
         return self._policy.decision(allowed, used, delta, periods, check)
 
 
