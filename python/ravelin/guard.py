@@ -132,7 +132,7 @@ class ErrorResponse:
     body: bytes
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: a frozen dataclass pays a __setattr__ per field, on every call
 class _Call:
     """One call on shared state, made by the sync or async driver."""
 
@@ -144,7 +144,7 @@ class _Call:
     fallback: Any = None
     # Sync-only backends that may block (SQLite) run in a thread under the async driver.
     blocking: bool = False
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    kwargs: Optional[Mapping[str, Any]] = None
     # A no-I/O variant the async driver tries first (a cache hit); None from it means "call".
     cached: Optional[str] = None
 
@@ -284,7 +284,7 @@ class Guard:
                 return stop.value
             value, error = None, None
             try:
-                value = getattr(call.target, call.method)(*call.args, **call.kwargs)
+                value = getattr(call.target, call.method)(*call.args, **(call.kwargs or {}))
             except GuardError as e:
                 error = e
             except OUTAGE_ERRORS as e:
@@ -312,11 +312,11 @@ class Guard:
         method = getattr(call.target, name)
         if how is _AsyncHow.THREAD:
             if cached is not None:
-                value = getattr(call.target, cached)(*call.args, **call.kwargs)
+                value = getattr(call.target, cached)(*call.args, **(call.kwargs or {}))
                 if value is not None:
                     return value
-            return await asyncio.to_thread(method, *call.args, **call.kwargs)
-        value = method(*call.args, **call.kwargs)
+            return await asyncio.to_thread(method, *call.args, **(call.kwargs or {}))
+        value = method(*call.args, **(call.kwargs or {}))
         if how is _AsyncHow.AWAIT or inspect.isawaitable(value):
             value = await value
         return value
