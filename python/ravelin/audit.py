@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Optional
 
 logger = logging.getLogger("ravelin.audit")
 
@@ -48,7 +48,7 @@ class _Metrics:
         )
 
         # `labels()` hashes and locks on every call: keep each labelled child once found.
-        self._children: dict[tuple[str, ...], Any] = {}
+        self._children: dict[tuple[Any, ...], Any] = {}
 
     def observe(self, event: Mapping[str, Any]) -> None:
         self._child(self.decisions, event["decision"], event.get("code") or "").inc()
@@ -57,7 +57,7 @@ class _Metrics:
             self._child(self.entities, entity_type).inc(count)
 
     def _child(self, metric: Any, *labels: str) -> Any:
-        key = (str(id(metric)), *labels)
+        key = (id(metric), *labels)
         child = self._children.get(key)
         if child is None:
             child = self._children[key] = metric.labels(*labels)
@@ -67,12 +67,49 @@ class _Metrics:
 _metrics = _Metrics() if prometheus_client is not None else None
 
 
+def wanted() -> bool:
+    """Whether an event would reach anything (log, metrics, a recording span): callers build
+    one only then."""
+    if _metrics is not None or logger.isEnabledFor(logging.INFO):
+        return True
+    return _otel_trace is not None and _otel_trace.get_current_span().is_recording()
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+class _Line:
+    """The event as its log message: encoded to JSON only when a handler formats the record."""
+
+    __slots__ = ("event", "text")
+
+    def __init__(self, event: Mapping[str, Any]) -> None:
+        self.event = event
+        self.text: Optional[str] = None
+
+    def __str__(self) -> str:
+        if self.text is None:
+            self.text = _ENCODER.encode(self.event)
+        return self.text
+
+
 def emit(event: Mapping[str, Any]) -> None:
     """Record one decision: log line, metrics, span attributes (each only when available)."""
     if logger.isEnabledFor(logging.INFO):
-        logger.info(
-            json.dumps(event, separators=(",", ":"), ensure_ascii=False, default=str),
-            extra={"ravelin": dict(event)},
+        event = dict(event)
+        # makeRecord + handle is logger.info without its caller lookup (a stack walk per
+        # event), which says nothing here: every event comes from this line.
+        logger.handle(
+            logger.makeRecord(
+                logger.name,
+                logging.INFO,
+                __file__,
+                0,
+                _Line(event),
+                None,
+                None,
+                extra={"ravelin": event},
+            )
         )
     if _metrics is not None:
         _metrics.observe(event)

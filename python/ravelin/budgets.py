@@ -56,15 +56,22 @@ class _Policy:
         self.cost_fn = cost_fn
         self.clock = clock
         self.has_cost = self.limits[2] >= 0 or self.limits[3] >= 0
+        # The current day's bounds and ids, recomputed only when the clock leaves that day.
+        self._day: tuple[float, float, str, str, float] = (0.0, -1.0, "", "", 0.0)
 
     def periods(self) -> tuple[str, str, float, float]:
         """The day and month ids, and seconds to the end of each."""
-        now = datetime.fromtimestamp(self.clock(), tz=timezone.utc)
-        day_end = datetime(now.year, now.month, now.day, tzinfo=timezone.utc).timestamp() + 86400
-        year, month = (now.year + 1, 1) if now.month == 12 else (now.year, now.month + 1)
-        month_end = datetime(year, month, 1, tzinfo=timezone.utc).timestamp()
-        ts = now.timestamp()
-        return now.strftime("%Y%m%d"), now.strftime("%Y%m"), day_end - ts, month_end - ts
+        ts = self.clock()
+        start, end, day_id, month_id, month_end = self._day
+        if not start <= ts < end:
+            now = datetime.fromtimestamp(ts, tz=timezone.utc)
+            start = datetime(now.year, now.month, now.day, tzinfo=timezone.utc).timestamp()
+            end = start + 86400
+            year, month = (now.year + 1, 1) if now.month == 12 else (now.year, now.month + 1)
+            month_end = datetime(year, month, 1, tzinfo=timezone.utc).timestamp()
+            day_id, month_id = now.strftime("%Y%m%d"), now.strftime("%Y%m")
+            self._day = (start, end, day_id, month_id, month_end)
+        return day_id, month_id, end - ts, month_end - ts
 
     def cost_nano(self, model: Optional[str], input_tokens: int, output_tokens: int) -> int:
         if not self.has_cost:
@@ -85,23 +92,39 @@ class _Policy:
                  periods: tuple[str, str, float, float], check: bool) -> BudgetDecision:
         """``used`` = [tokens day, tokens month, cost day, cost month] after the operation
         (before it, for a refused reservation)."""
-        left = [lim - u if lim >= 0 else None for lim, u in zip(self.limits, used)]
-        tokens = [x for x in left[:2] if x is not None]
-        costs = [x for x in left[2:] if x is not None]
         retry = 0.0
         if not allowed:
-            need = [delta[0], delta[0], delta[1], delta[1]] if check else [0, 0, 0, 0]
-            ends = [periods[2], periods[3], periods[2], periods[3]]
+            need = (delta[0], delta[0], delta[1], delta[1]) if check else (0, 0, 0, 0)
+            ends = (periods[2], periods[3], periods[2], periods[3])
             retry = max((end for end, lim, u, n in zip(ends, self.limits, used, need)
                         if lim >= 0 and u + n > lim), default=0.0)
+        reserved = allowed and check
+        tokens = self._tightest(used, 0)
+        cost = self._tightest(used, 2)
         return BudgetDecision(
             allowed=allowed,
-            tokens_remaining=max(0, min(tokens)) if tokens else None,
-            cost_remaining=max(0, min(costs)) / _NANO if costs else None,
+            tokens_remaining=tokens,
+            cost_remaining=None if cost is None else cost / _NANO,
             retry_after=retry,
-            reserved_tokens=delta[0] if allowed and check else 0,
-            reserved_cost=delta[1] / _NANO if allowed and check else 0.0,
+            reserved_tokens=delta[0] if reserved else 0,
+            reserved_cost=delta[1] / _NANO if reserved else 0.0,
         )
+
+    def _tightest(self, used: list[int], first: int) -> Optional[int]:
+        """What is left of the tighter of the day and month budgets at ``first`` and after."""
+        day, month = self.limits[first], self.limits[first + 1]
+        if day < 0 and month < 0:
+            return None
+        left = min(day - used[first] if day >= 0 else month - used[first + 1],
+                   month - used[first + 1] if month >= 0 else day - used[first])
+        return left if left > 0 else 0
+
+    def within(self, amounts: list[int]) -> bool:
+        """Every set limit holds ``amounts`` ([tokens day, tokens month, cost day, month])."""
+        for lim, amount in zip(self.limits, amounts):
+            if 0 <= lim < amount:
+                return False
+        return True
 
 
 def _limit(name: str, value: Optional[float], scale: int) -> int:
@@ -179,17 +202,17 @@ class Budget:
     def _apply(self, key: str, delta: tuple[int, int], check: bool) -> BudgetDecision:
         digest = key_digest(key)
         periods = self._policy.periods()
+        tokens, cost = delta
         with self._lock:
             used = self._used(digest, periods)
-            need = [delta[0], delta[0], delta[1], delta[1]]
-            allowed = all(lim < 0 or u + n <= lim
-                          for lim, u, n in zip(self._policy.limits, used, need))
+            after = [used[0] + tokens, used[1] + tokens, used[2] + cost, used[3] + cost]
+            allowed = self._policy.within(after)
             if allowed or not check:
-                used = [max(0, u + n) for u, n in zip(used, need)]
+                used = [x if x > 0 else 0 for x in after]
                 self._day[digest] = [used[0], used[2]]
                 self._month[digest] = [used[1], used[3]]
         if not check:
-            allowed = all(lim < 0 or u <= lim for lim, u in zip(self._policy.limits, used))
+            allowed = self._policy.within(used)
         return self._policy.decision(allowed, used, delta, periods, check)
 
 

@@ -31,7 +31,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.models import APIKey, APIKeyIn
 from fastapi.security import SecurityScopes
 from fastapi.security.base import SecurityBase
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response
@@ -180,10 +179,13 @@ def _error_response(scope: Scope, exc: GuardError) -> Response:
 def _view(scope: Scope) -> Request:
     """The pipeline's view of an ASGI request (header bytes decoded as latin-1, as HTTP says)."""
     client = scope.get("client")
+    headers: dict[str, str] = {}
+    for key, value in scope["headers"]:  # ASGI names are lower-case; the first one counts
+        headers.setdefault(key.decode("latin-1"), value.decode("latin-1"))
     return Request(
         method=scope["method"],
         path=getattr(scope.get("route"), "path", scope["path"]),
-        headers=Headers(scope=scope),
+        headers=headers,
         client=client[0] if client else None,
         request_id=scope[_REQUEST_ID],
     )
@@ -221,6 +223,7 @@ class _Responder:
         self.downstream = send
         self.start: Optional[Message] = None
         self.kind: Optional[str] = None
+        self.content_type = ""
         self.buffer: list[bytes] = []
         self.stream: Optional[pipeline.StreamFilter] = None
         self.stopped = False
@@ -242,8 +245,8 @@ class _Responder:
         headers.append((b"x-request-id", scope[_REQUEST_ID].encode()))
         if ctx is not None and not ctx.done:
             headers.extend((k.lower().encode(), v.encode()) for k, v in ctx.headers.items())
-            content_type = dict(headers).get(b"content-type", b"").decode("latin-1")
-            self.kind = pipeline.body_kind(content_type)
+            self.content_type = _content_type(headers)
+            self.kind = pipeline.body_kind(self.content_type)
         if self.kind is None:
             await self.downstream({**message, "headers": headers})
             return
@@ -260,7 +263,7 @@ class _Responder:
         more = message.get("more_body", False)
         if self.stream is None and more and not self.buffer and self.kind != "json":
             assert self.start is not None
-            self.stream = guard.stream_filter(ctx, _content_type(self.start))
+            self.stream = guard.stream_filter(ctx, self.content_type)
             await self.downstream(self.start)
         if self.stream is not None:
             try:
@@ -284,7 +287,7 @@ class _Responder:
             return
         assert self.start is not None
         try:
-            body = guard.filter_body(ctx, b"".join(self.buffer), _content_type(self.start))
+            body = guard.filter_body(ctx, b"".join(self.buffer), self.content_type)
         except GuardError as exc:
             denial = guard.denial(ctx, exc)
             start: Message = {
@@ -304,8 +307,11 @@ class _Responder:
         await self.downstream({"type": "http.response.body", "body": body, "more_body": False})
 
 
-def _content_type(message: Message) -> str:
-    return dict(message["headers"]).get(b"content-type", b"").decode("latin-1")
+def _content_type(headers: list[tuple[bytes, bytes]]) -> str:
+    for key, value in headers:
+        if key == b"content-type":
+            return value.decode("latin-1")
+    return ""
 
 
 def _header(scope: Scope, name: bytes) -> str:

@@ -156,7 +156,10 @@ def _filter_response(guard: pipeline.Guard, ctx: Context, response: Response) ->
         )
         response.headers.pop("Content-Length", None)
     else:
-        response.set_data(guard.filter_body(ctx, response.get_data(), response.content_type))
+        body = response.get_data()
+        filtered = guard.filter_body(ctx, body, response.content_type)
+        if filtered is not body:  # unchanged: keep the body and its Content-Length as they are
+            response.set_data(filtered)
         guard.complete(ctx)
     return response
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import copy
+import enum
 import functools
 import inspect
 import json
@@ -131,7 +132,7 @@ class ErrorResponse:
     body: bytes
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: a frozen dataclass pays a __setattr__ per field, on every call
 class _Call:
     """One call on shared state, made by the sync or async driver."""
 
@@ -143,10 +144,36 @@ class _Call:
     fallback: Any = None
     # Sync-only backends that may block (SQLite) run in a thread under the async driver.
     blocking: bool = False
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    kwargs: Optional[Mapping[str, Any]] = None
+    # A no-I/O variant the async driver tries first (a cache hit); None from it means "call".
+    cached: Optional[str] = None
 
 
 _Steps = Generator[_Call, Any, Any]
+
+
+class _AsyncHow(enum.Enum):
+    AWAIT = "await"  # a coroutine function
+    THREAD = "thread"  # sync and may block: run in a worker thread
+    CALL = "call"  # sync and quick (in-process state), or returns an awaitable: call it
+
+
+@functools.lru_cache(maxsize=256)
+def _async_plan(
+    cls: type, method: str, blocking: bool, cached: Optional[str]
+) -> tuple[str, _AsyncHow, Optional[str]]:
+    """How the async driver makes a call, decided once per backend class and method: the
+    backend's ``a``-prefixed coroutine when it has one, else the method itself (in a thread,
+    after its cache-only variant when the backend has one, if it may block)."""
+    if hasattr(cls, "a" + method):
+        name = "a" + method
+    else:
+        name = method
+        if blocking and not inspect.iscoroutinefunction(getattr(cls, method, None)):
+            return name, _AsyncHow.THREAD, cached if cached and hasattr(cls, cached) else None
+    if inspect.iscoroutinefunction(getattr(cls, name, None)):
+        return name, _AsyncHow.AWAIT, None
+    return name, _AsyncHow.CALL, None
 
 
 class Guard:
@@ -257,7 +284,7 @@ class Guard:
                 return stop.value
             value, error = None, None
             try:
-                value = getattr(call.target, call.method)(*call.args, **call.kwargs)
+                value = getattr(call.target, call.method)(*call.args, **(call.kwargs or {}))
             except GuardError as e:
                 error = e
             except OUTAGE_ERRORS as e:
@@ -273,18 +300,26 @@ class Guard:
                 return stop.value
             value, error = None, None
             try:
-                method = getattr(call.target, "a" + call.method, None)
-                if method is None:
-                    method = getattr(call.target, call.method)
-                    if call.blocking and not inspect.iscoroutinefunction(method):
-                        method = functools.partial(asyncio.to_thread, method)
-                value = method(*call.args, **call.kwargs)
-                if inspect.isawaitable(value):
-                    value = await value
+                value = await self._acall(call)
             except GuardError as e:
                 error = e
             except OUTAGE_ERRORS as e:
                 value, error = self._outage(call, e)
+
+    @staticmethod
+    async def _acall(call: _Call) -> Any:
+        name, how, cached = _async_plan(type(call.target), call.method, call.blocking, call.cached)
+        method = getattr(call.target, name)
+        if how is _AsyncHow.THREAD:
+            if cached is not None:
+                value = getattr(call.target, cached)(*call.args, **(call.kwargs or {}))
+                if value is not None:
+                    return value
+            return await asyncio.to_thread(method, *call.args, **(call.kwargs or {}))
+        value = method(*call.args, **(call.kwargs or {}))
+        if how is _AsyncHow.AWAIT or inspect.isawaitable(value):
+            value = await value
+        return value
 
     @staticmethod
     def _outage(call: _Call, exc: BaseException) -> tuple[Any, Optional[GuardError]]:
@@ -329,7 +364,9 @@ class Guard:
                 self.authorize(ctx, self.policy.scopes)
             else:
                 ctx.masked_key = ravelin.mask_key(raw)
-                record = yield _Call(self.keys, "authenticate", (raw,), blocking=True)
+                record = yield _Call(
+                    self.keys, "authenticate", (raw,), blocking=True, cached="authenticate_cached"
+                )
                 self._accept(ctx, record)
             yield from self._check_penalty(ctx)
             if self.limiter is not None:
@@ -576,6 +613,8 @@ class Guard:
         self._audit(ctx, "error" if failed else "flag" if ctx.flagged else "allow", None)
 
     def _audit(self, ctx: Context, decision: str, err: Optional[GuardError]) -> None:
+        if not audit.wanted():
+            return
         audit.emit(
             {
                 "event": "ravelin.decision",

@@ -131,6 +131,29 @@ def test_revocation_is_immediate_here_and_within_the_cache_ttl_elsewhere(
         admin.revoke("key_0000")
 
 
+def test_cache_only_lookup_answers_hits_and_defers_misses_and_due_writes(
+    make_store: Callable[..., KeyStore], clock: Clock
+) -> None:
+    app = make_store(clock=clock, cache_ttl=5.0, touch_interval=60)
+    created = app.create("eve", ["chat"], expires_in=64)
+    assert app.authenticate_cached(created.key) is None  # not cached yet: the caller does I/O
+    app.authenticate(created.key)
+    clock.now += 4
+    assert app.authenticate_cached(created.key).key_id == created.record.key_id
+    with pytest.raises(ravelin.MalformedKeyError):
+        app.authenticate_cached("rk_live_nope")
+    clock.now += 1
+    assert app.authenticate_cached(created.key) is None  # the cache entry has expired
+    app.authenticate(created.key)
+    clock.now += 56  # a last-use batch is due: left to authenticate, which writes it
+    assert app.authenticate_cached(created.key) is None
+    app.authenticate(created.key)
+    assert app.get(created.record.key_id).last_used_at == T0 + 61
+    clock.now += 4
+    with pytest.raises(ravelin.ExpiredKeyError):
+        app.authenticate_cached(created.key)
+
+
 def test_scopes_are_enforced(store: KeyStore) -> None:
     record = store.authenticate(store.create("carol", "chat").key)
     store.authorize(record, "chat")

@@ -22,7 +22,10 @@ marker, not an audit log.
 From asyncio code (a FastAPI dependency) use ``AsyncRedisKeyStore``, or run a sync store in a
 worker thread: ``record = await anyio.to_thread.run_sync(store.authenticate, raw_key)``
 (``asyncio.to_thread`` works too). A cached ``authenticate`` is a few microseconds and may be
-called directly on the event loop; a miss does blocking I/O.
+called directly on the event loop; a miss does blocking I/O. ``store.authenticate_cached(raw)``
+is that hit without any I/O (None on a miss or when a ``last_used_at`` batch is due), so only
+misses need the thread:
+``record = store.authenticate_cached(raw) or await asyncio.to_thread(store.authenticate, raw)``.
 """
 
 from __future__ import annotations

@@ -168,6 +168,19 @@ class _KeyPolicy:
             raise ValueError(f"key {key_id} is {old.status(now)} and cannot be rotated")
         return old
 
+    def authenticate_cached(self, raw_key: str) -> Optional[KeyRecord]:
+        """``authenticate`` without I/O: the record of a cached active key when no
+        ``last_used_at`` batch is due, else None (then call ``authenticate``). Raises as
+        ``authenticate`` does for malformed, revoked and expired keys."""
+        digest = self._digest(raw_key)
+        now = self._clock()
+        record = self._cached(digest, now)
+        if record is None or now - self._last_flush >= self._touch_interval:
+            return None
+        self._check_active(record, now)
+        self._note_use(digest, now)
+        return record
+
     @staticmethod
     def authorize(record: KeyRecord, scope: str) -> None:
         """Raises ``PermissionDeniedError`` unless ``record`` has ``scope`` (or ``*``)."""
