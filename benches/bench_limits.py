@@ -17,8 +17,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import limits
 import limits.storage
@@ -64,27 +65,30 @@ def interleaved(fns: dict[str, Callable[[str], object]], calls: int) -> dict[str
     same machine load (this box is shared and noisy)."""
     pc = time.perf_counter_ns
     samples: dict[str, list[int]] = {name: [] for name in fns}
-    items = list(fns.items())
-    for i in range(calls):
-        key = KEYS[i % 1000]
-        for name, fn in items[i % len(items):] + items[:i % len(items)]:
-            a = pc()
-            fn(key)
-            samples[name].append(pc() - a)
+    for key, name, fn in _turns(fns, calls):
+        a = pc()
+        fn(key)
+        samples[name].append(pc() - a)
     return {name: _percentiles(xs) for name, xs in samples.items()}
 
 
 async def interleaved_async(fns: dict[str, Callable[[str], object]], calls: int) -> dict:
     pc = time.perf_counter_ns
     samples: dict[str, list[int]] = {name: [] for name in fns}
+    for key, name, fn in _turns(fns, calls):
+        a = pc()
+        await fn(key)
+        samples[name].append(pc() - a)
+    return {name: _percentiles(xs) for name, xs in samples.items()}
+
+
+def _turns(fns: dict[str, Any], calls: int) -> Iterator[tuple[str, str, Any]]:
+    """(key, name, fn) in call order: every round starts with the next check in the rotation."""
     items = list(fns.items())
     for i in range(calls):
         key = KEYS[i % 1000]
         for name, fn in items[i % len(items):] + items[:i % len(items)]:
-            a = pc()
-            await fn(key)
-            samples[name].append(pc() - a)
-    return {name: _percentiles(xs) for name, xs in samples.items()}
+            yield key, name, fn
 
 
 def _percentiles(xs: list[int]) -> tuple[float, float]:

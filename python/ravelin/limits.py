@@ -163,11 +163,7 @@ class RedisRateLimiter:
 
     def hit(self, key: str, cost: int = 1) -> Decision:
         """Consume ``cost`` units for ``key`` if every limit allows it (one round trip)."""
-        keys, args = self._call(key, cost, commit=True)
-        try:
-            return self._decision(self._script(keys, args))
-        except STORE_ERRORS as exc:
-            return self._policy.handle(exc, self._open_decision)
+        return self._check(key, cost, commit=True)
 
     async def ahit(self, key: str, cost: int = 1) -> Decision:
         """``hit`` for asyncio (redis.asyncio)."""
@@ -179,7 +175,10 @@ class RedisRateLimiter:
 
     def peek(self, key: str, cost: int = 1) -> Decision:
         """Whether ``hit`` would allow ``cost`` units now, and the units left; consumes nothing."""
-        keys, args = self._call(key, cost, commit=False)
+        return self._check(key, cost, commit=False)
+
+    def _check(self, key: str, cost: int, commit: bool) -> Decision:
+        keys, args = self._call(key, cost, commit)
         try:
             return self._decision(self._script(keys, args))
         except STORE_ERRORS as exc:
