@@ -20,9 +20,10 @@ try:
     import redis
     import redis.asyncio
     import redis.asyncio.cluster
+    import redis.asyncio.retry
     import redis.cluster
+    import redis.retry
     from redis.backoff import NoBackoff
-    from redis.retry import Retry
 
     STORE_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
 except ImportError:  # pragma: no cover - the redis extra is not installed
@@ -44,11 +45,21 @@ def check_timeout(timeout: float) -> float:
     return float(timeout)
 
 
+def retry_broken_connection(asyncio: bool) -> Any:
+    """The retry policy of every client ravelin makes: one immediate retry on a broken
+    connection (a pooled socket that a Redis restart closed, so the first call after a restart
+    does not fail), none on a timeout (a slow store must not cost twice the timeout). The
+    asyncio client needs the asyncio ``Retry`` class: the sync one cannot await."""
+    retry = redis.asyncio.retry.Retry if asyncio else redis.retry.Retry
+    return retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,))
+
+
 class Clients:
     """A sync and an asyncio client for one store, made from a URL or given by the caller.
 
-    Clients made here have socket and connect timeouts and no retries (a retry loop is how a
-    short outage becomes a hang). A client passed in must have a socket timeout.
+    Clients made here have socket and connect timeouts and retry only a broken connection,
+    once (a retry loop is how a short outage becomes a hang). A client passed in must have a
+    socket timeout.
     """
 
     def __init__(self, url_or_client: Any, timeout: float) -> None:
@@ -71,11 +82,11 @@ class Clients:
                 f"sync or asyncio, got {type(url_or_client).__name__}"
             )
 
-    def _options(self) -> dict[str, Any]:
+    def _options(self, asyncio: bool) -> dict[str, Any]:
         return {
             "socket_timeout": self.timeout,
             "socket_connect_timeout": self.timeout,
-            "retry": Retry(NoBackoff(), 0),
+            "retry": retry_broken_connection(asyncio),
         }
 
     @property
@@ -83,7 +94,7 @@ class Clients:
         if self._sync is None:
             if self._url is None:
                 raise TypeError("this store was given an asyncio client: use the a* methods")
-            self._sync = redis.Redis.from_url(self._url, **self._options())
+            self._sync = redis.Redis.from_url(self._url, **self._options(asyncio=False))
         return self._sync
 
     @property
@@ -96,7 +107,7 @@ class Clients:
             return self._async
         loop = asyncio.get_running_loop()
         if self._async is None or self._loop is not loop:
-            self._async = redis.asyncio.Redis.from_url(self._url, **self._options())
+            self._async = redis.asyncio.Redis.from_url(self._url, **self._options(asyncio=True))
             self._loop = loop
         return self._async
 

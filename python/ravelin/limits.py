@@ -120,7 +120,8 @@ class RedisRateLimiter:
     """``RedisRateLimiter("redis://...", "100/minute; 1000/day", algorithm="gcra")``.
 
     ``url_or_client`` is a URL (sync and asyncio clients are made with ``timeout`` on every
-    call and no retries) or a ``redis.Redis`` / ``redis.asyncio.Redis`` with a socket timeout.
+    call and one retry, on a broken connection only) or a ``redis.Redis`` /
+    ``redis.asyncio.Redis`` with a socket timeout.
     When Redis fails, ``fail_open=False`` raises ``ravelin.ServiceUnavailableError`` (503) and
     ``fail_open=True`` logs a warning (logger ``ravelin.limits``) and allows. ``clock``
     (seconds) replaces the server's clock, for tests and simulations only.

@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional, Union
 
+from ravelin._redis import retry_broken_connection
 from ravelin.errors import ServiceUnavailableError, UnknownKeyError
 from ravelin.keys.records import (
     CreatedKey,
@@ -157,7 +158,10 @@ class _RedisLayout:
 
 
 def _redis_options(
-    socket_timeout: float, connect_timeout: Optional[float], options: Mapping[str, Any]
+    socket_timeout: float,
+    connect_timeout: Optional[float],
+    options: Mapping[str, Any],
+    asyncio: bool,
 ) -> dict[str, Any]:
     if not (0 < socket_timeout <= 60):
         raise ValueError("socket_timeout: must be within (0, 60] seconds")
@@ -165,6 +169,7 @@ def _redis_options(
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": socket_timeout if connect_timeout is None else connect_timeout,
         "decode_responses": True,
+        "retry": retry_broken_connection(asyncio),
         **options,
     }
 
@@ -189,7 +194,7 @@ class RedisKeyStore(KeyStore):
         super().__init__(**options)
         self._layout = _RedisLayout(namespace)
         self._client = redis.Redis.from_url(
-            url, **_redis_options(socket_timeout, connect_timeout, redis_options or {})
+            url, **_redis_options(socket_timeout, connect_timeout, redis_options or {}, False)
         )
         self._insert_script = self._client.register_script(_RedisLayout.INSERT)
         self._revoke_script = self._client.register_script(_RedisLayout.REVOKE)
@@ -281,7 +286,7 @@ class AsyncRedisKeyStore(_KeyPolicy):
         super().__init__(**options)
         self._layout = _RedisLayout(namespace)
         self._client = redis.asyncio.Redis.from_url(
-            url, **_redis_options(socket_timeout, connect_timeout, redis_options or {})
+            url, **_redis_options(socket_timeout, connect_timeout, redis_options or {}, True)
         )
         self._insert_script = self._client.register_script(_RedisLayout.INSERT)
         self._revoke_script = self._client.register_script(_RedisLayout.REVOKE)
