@@ -172,6 +172,12 @@ static CONFUSABLES: LazyLock<HashMap<char, char>> = LazyLock::new(|| {
         .collect()
 });
 
+/// A Cyrillic or Greek letter that passes for a Latin one (`а`, `ο`): the look-alikes of
+/// another script in the confusables table (its Latin entries, such as `ı`, are not).
+pub fn is_latin_look_alike(c: char) -> bool {
+    matches!(c, '\u{0370}'..='\u{03ff}' | '\u{0400}'..='\u{04ff}') && CONFUSABLES.contains_key(&c)
+}
+
 /// Characters that keep a word going (see `tokenize` for how joiners join).
 fn continues_word(c: char) -> bool {
     c.is_alphanumeric() || is_leet_symbol(c) || matches!(c, '\'' | '’' | '-')

@@ -5,43 +5,126 @@ use std::sync::Arc;
 use std::sync::LazyLock;
 
 use super::Evidence;
+use crate::normalize::is_latin_look_alike;
 
 const ADVERSARIAL_SUFFIX: &str = "structure.adversarial_suffix";
+const MIXED_SCRIPT: &str = "structure.mixed_script";
 const STRUCTURE: &str = "structure";
 
 /// Ids of every feature (they can be disabled like rules).
-pub fn ids() -> [&'static str; 1] {
-    [ADVERSARIAL_SUFFIX]
+pub fn ids() -> [&'static str; 2] {
+    [ADVERSARIAL_SUFFIX, MIXED_SCRIPT]
 }
 
 /// Which features run.
 #[derive(Debug, Clone)]
 pub struct Features {
     adversarial_suffix: bool,
+    mixed_script: bool,
 }
 
 impl Features {
     pub fn enabled(disabled: &[String]) -> Self {
+        let on = |id: &str| !disabled.iter().any(|d| d == id);
         Self {
-            adversarial_suffix: !disabled.iter().any(|d| d == ADVERSARIAL_SUFFIX),
+            adversarial_suffix: on(ADVERSARIAL_SUFFIX),
+            mixed_script: on(MIXED_SCRIPT),
         }
     }
 
     pub fn detect(&self, text: &str, base: usize, evidence: &mut Evidence) {
-        static ID: LazyLock<Arc<str>> = LazyLock::new(|| ADVERSARIAL_SUFFIX.into());
+        static SUFFIX_ID: LazyLock<Arc<str>> = LazyLock::new(|| ADVERSARIAL_SUFFIX.into());
+        static MIXED_ID: LazyLock<Arc<str>> = LazyLock::new(|| MIXED_SCRIPT.into());
         static CATEGORY: LazyLock<Arc<str>> = LazyLock::new(|| STRUCTURE.into());
-        if self.adversarial_suffix {
-            if let Some((start, end, weight)) = adversarial_suffix(text) {
-                evidence.add(&ID, &CATEGORY, weight, (base + start, base + end));
+        let mut add = |id: &Arc<str>, found: Option<Found>| {
+            if let Some((start, end, weight)) = found {
+                evidence.add(id, &CATEGORY, weight, (base + start, base + end));
             }
+        };
+        if self.adversarial_suffix {
+            add(&SUFFIX_ID, adversarial_suffix(text));
         }
+        if self.mixed_script {
+            add(&MIXED_ID, mixed_script(text));
+        }
+    }
+}
+
+/// What a feature found: a byte span of the text and the weight of the evidence.
+type Found = (usize, usize, f64);
+
+/// Latin words with Cyrillic or Greek look-alikes swapped in (`pаssword` with a Cyrillic `а`):
+/// what Unicode TS #39 calls mixed-script confusables. Writers of any language do not produce
+/// them (none in the benign development corpora, multilingual ones included); evasion does.
+/// A word counts when its Latin letters outnumber the rest and two are lowercase, so a Greek
+/// or Russian word with one stray Latin letter does not, nor do symbols such as `NFκB`,
+/// `TGFβ1` or `Gαq`.
+fn mixed_script(text: &str) -> Option<Found> {
+    if text.is_ascii() {
+        return None;
+    }
+    let (mut words, mut first, mut last) = (0usize, None, 0);
+    let mut word = WordScripts::default();
+    for (i, c) in text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+    {
+        if c.is_alphanumeric() {
+            word.add(i, c);
+            continue;
+        }
+        if word.is_mixed() {
+            words += 1;
+            first.get_or_insert(word.start);
+            last = i;
+        }
+        word = WordScripts::default();
+    }
+    let weight = match words {
+        0 => return None,
+        1 => 0.5,
+        2 => 0.65,
+        _ => 0.8,
+    };
+    Some((first?, last, weight))
+}
+
+/// Letter counts of one word, by script.
+#[derive(Default)]
+struct WordScripts {
+    start: usize,
+    chars: usize,
+    latin: usize,
+    lower: usize,
+    look_alike: usize,
+    other: usize,
+}
+
+impl WordScripts {
+    fn add(&mut self, at: usize, c: char) {
+        if self.chars == 0 {
+            self.start = at;
+        }
+        self.chars += 1;
+        if c.is_ascii_alphabetic() {
+            self.latin += 1;
+            self.lower += usize::from(c.is_ascii_lowercase());
+        } else if is_latin_look_alike(c) {
+            self.look_alike += 1;
+        } else if !c.is_ascii() {
+            self.other += 1;
+        }
+    }
+
+    fn is_mixed(&self) -> bool {
+        self.look_alike > 0 && self.lower >= 2 && self.latin >= self.look_alike + self.other
     }
 }
 
 /// Optimised jailbreak suffixes (GCG and kin) read as token soup in one-line prose: words
 /// glued to brackets and backslashes (`{\\isset`), symbol clusters (`];->{`), and mashed
 /// identifiers (`aidArrayListswift`). Multi-line texts are left alone: they are usually code.
-fn adversarial_suffix(text: &str) -> Option<(usize, usize, f64)> {
+fn adversarial_suffix(text: &str) -> Option<Found> {
     if text.len() > 4096 || text.bytes().filter(|&b| b == b'\n').count() > 1 {
         return None;
     }

@@ -142,3 +142,21 @@ fn the_gate_only_clears_text_no_word_rule_matches() {
         "cleared {cleared}, held {held}"
     );
 }
+
+#[test]
+fn mixed_script_words_are_evidence_and_can_be_disabled() {
+    // Cyrillic е (U+0435) inside English words, after emoji and CJK (offsets stay exact).
+    let text = "😀 你好 plеase sеnd thе rеport";
+    let r = scan(text);
+    let m = r
+        .matches
+        .iter()
+        .find(|m| m.rule_id.as_ref() == "structure.mixed_script")
+        .expect("mixed-script words found");
+    assert_eq!(&text[m.start..m.end], "plеase sеnd thе rеport");
+    let off = Scanner::builder()
+        .disable("structure.mixed_script")
+        .build()
+        .unwrap();
+    assert!(off.scan(text).matches.is_empty());
+}
