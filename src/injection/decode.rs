@@ -10,7 +10,7 @@ static CANDIDATE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
         r"(?:\\x[0-9A-Fa-f]{2}){8,}",
         r"|(?:[0-9A-Fa-f]{2}[ :]){7,}[0-9A-Fa-f]{2}",
-        r"|[A-Za-z0-9._~+-]*(?:%[0-9A-Fa-f]{2}[A-Za-z0-9._~+-]*){4,}",
+        r"|[A-Za-z0-9._~+-]*(?:%[0-9A-Fa-f]{2}[A-Za-z0-9._~+-]*){3,}",
         r"|[A-Za-z0-9+/_-]{16,}={0,2}",
     ))
     .expect("static pattern")
