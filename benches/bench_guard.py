@@ -58,6 +58,23 @@ def _policy():
 # -- FastAPI ------------------------------------------------------------------------------------
 
 
+def _noop_security() -> Any:
+    from fastapi import Request
+    from fastapi.openapi.models import APIKey, APIKeyIn
+    from fastapi.security import SecurityScopes
+    from fastapi.security.base import SecurityBase
+
+    class NoopSecurity(SecurityBase):
+        def __init__(self) -> None:
+            self.model = APIKey(**{"in": APIKeyIn.header}, name="X-API-Key")
+            self.scheme_name = "noop"
+
+        async def __call__(self, request: Request, security_scopes: SecurityScopes) -> int:
+            return 0
+
+    return NoopSecurity
+
+
 def fastapi_apps(keys_db: str) -> tuple[dict[str, Any], str]:
     from fastapi import FastAPI, Request, Security
     from pydantic import BaseModel
@@ -90,6 +107,14 @@ def fastapi_apps(keys_db: str) -> tuple[dict[str, Any], str]:
     async def guarded_chat(body: Chat, ctx: Annotated[Context, Security(guard)]) -> dict:
         return {"answer": body.messages[-1].content}
 
+    # The floor any dependency-based guard pays: FastAPI solving a no-op security dependency
+    # that takes the request and its scopes, as ravelin's does.
+    floor = FastAPI()
+
+    @floor.post("/chat")
+    async def floor_chat(body: Chat, ctx: Annotated[int, Security(_noop_security()())]) -> dict:
+        return {"answer": body.messages[-1].content}
+
     limiter = Limiter(key_func=get_remote_address)
     peer = FastAPI()
     peer.state.limiter = limiter
@@ -100,7 +125,7 @@ def fastapi_apps(keys_db: str) -> tuple[dict[str, Any], str]:
     async def peer_chat(request: Request, body: Chat) -> dict:
         return {"answer": body.messages[-1].content}
 
-    return {"plain": plain, "ravelin": guarded, "slowapi": peer}, key
+    return {"plain": plain, "ravelin": guarded, "slowapi": peer, "noop-security": floor}, key
 
 
 async def _fastapi_rounds(apps: dict[str, Any], key: str, rounds: int) -> dict[str, list[int]]:

@@ -96,7 +96,8 @@ class _Line:
 def emit(event: Mapping[str, Any]) -> None:
     """Record one decision: log line, metrics, span attributes (each only when available)."""
     if logger.isEnabledFor(logging.INFO):
-        event = dict(event)
+        if type(event) is not dict:  # the guard hands over a fresh dict: no copy needed
+            event = dict(event)
         # makeRecord + handle is logger.info without its caller lookup (a stack walk per
         # event), which says nothing here: every event comes from this line.
         logger.handle(
