@@ -5,7 +5,8 @@ An adapter (``ravelin.fastapi``, ``ravelin.flask``) turns its framework's reques
 
 1. `Guard.admit` / `Guard.aadmit`: authenticate -> penalty box -> rate limit -> declared size.
 2. `Guard.inspect` / `Guard.ainspect` with the body: size -> parse -> field sizes -> injection
-   scan -> PII policy (redacting the parsed body in place) -> budget charge.
+   scan -> PII policy (redacting the parsed body in place) -> budget charge. The text work is
+   one core call (`ravelin._core.GuardInspector`), whose report the steps turn into denials.
 3. After the handler: `Guard.filter_json` / `Guard.filter_text` / `Guard.stream_filter` (output
    redaction and canary check), then `Guard.complete` / `Guard.acomplete` (budget
    reconciliation and the audit event).
