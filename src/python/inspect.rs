@@ -16,6 +16,12 @@ use crate::inspect::{self, PiiAction, PiiPolicy};
 use crate::pii::Detector;
 use crate::tokens::{Counter, Mode};
 
+/// Texts shorter than this are inspected without releasing the GIL. Releasing it hands the
+/// interpreter to any other thread that wants it (a server's workers, a limiter's expiry
+/// timer) and the request then waits for it back: tens of microseconds on a busy process, more
+/// than the work on a typical prompt or answer takes.
+const DETACH_ABOVE_BYTES: usize = 16 * 1024;
+
 /// One step of a prompt-field path: a dict key, a list index, or every list item.
 enum Segment {
     Key(Py<PyString>),
@@ -236,7 +242,7 @@ impl PyGuardInspector {
             .scanner
             .as_deref()
             .unwrap_or_else(|| injection::shared());
-        let found = py.detach(|| {
+        let work = || {
             let prompts: Vec<&str> = owned.iter().map(String::as_str).collect();
             inspect::inspect_input(
                 &prompts,
@@ -246,7 +252,13 @@ impl PyGuardInspector {
                 &detector,
                 &counter,
             )
-        })?;
+        };
+        let size: usize = owned.iter().map(String::len).sum();
+        let found = if size < DETACH_ABOVE_BYTES {
+            work()
+        } else {
+            py.detach(work)
+        }?;
         let refused = !found.blocked.is_empty() || (found.flagged && self.block_injection);
         if !refused && found.redacted.iter().any(Option::is_some) {
             let mut prompts: Vec<Py<PyString>> =
@@ -279,9 +291,13 @@ impl PyGuardInspector {
         let detector = Detector::global();
         let bytes = body.as_bytes();
         let canary = self.canary.as_deref();
-        Ok(body.py().detach(|| {
-            inspect::clean_json_output(bytes, canary, self.output_pii, &detector, &counter)
-        })?)
+        let work =
+            || inspect::clean_json_output(bytes, canary, self.output_pii, &detector, &counter);
+        Ok(if bytes.len() < DETACH_ABOVE_BYTES {
+            work()
+        } else {
+            body.py().detach(work)
+        }?)
     }
 
     fn __repr__(&self) -> String {
