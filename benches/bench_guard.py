@@ -5,11 +5,16 @@ PII + budget + output redaction + audit to a log handler) and behind the peer ra
 alone; requests rotate plain / ravelin / peer and the script reports the median of the paired
 differences (guarded - plain) over thousands of rounds, with a 1 KB prompt.
 
+A no-op FastAPI security dependency (taking the request and its scopes, as ravelin's does)
+rotates with them: the framework's own floor for any dependency-based guard. ``--breakdown``
+first times Flask endpoints behind the guard with parts switched off (budgets, abuse box,
+rate limit, audit event), in place, since parts timed alone in a loop run with hot caches.
+
 Under load: uvicorn serving the plain and the guarded app in turn, each hit by wrk for
 ``--seconds``; requests per second, non-2xx responses and the server's RSS after warm-up and
 at the end.
 
-    .venv/bin/python benches/bench_guard.py [--rounds 5000] [--seconds 30] [--skip-wrk]
+    .venv/bin/python benches/bench_guard.py [--rounds N] [--seconds S] [--skip-wrk] [--breakdown]
 """
 
 # No `from __future__ import annotations`: FastAPI must resolve the endpoints' locally defined
@@ -58,6 +63,23 @@ def _policy():
 # -- FastAPI ------------------------------------------------------------------------------------
 
 
+def _noop_security() -> Any:
+    from fastapi import Request
+    from fastapi.openapi.models import APIKey, APIKeyIn
+    from fastapi.security import SecurityScopes
+    from fastapi.security.base import SecurityBase
+
+    class NoopSecurity(SecurityBase):
+        def __init__(self) -> None:
+            self.model = APIKey(**{"in": APIKeyIn.header}, name="X-API-Key")
+            self.scheme_name = "noop"
+
+        async def __call__(self, request: Request, security_scopes: SecurityScopes) -> int:
+            return 0
+
+    return NoopSecurity
+
+
 def fastapi_apps(keys_db: str) -> tuple[dict[str, Any], str]:
     from fastapi import FastAPI, Request, Security
     from pydantic import BaseModel
@@ -90,6 +112,14 @@ def fastapi_apps(keys_db: str) -> tuple[dict[str, Any], str]:
     async def guarded_chat(body: Chat, ctx: Annotated[Context, Security(guard)]) -> dict:
         return {"answer": body.messages[-1].content}
 
+    # The floor any dependency-based guard pays: FastAPI solving a no-op security dependency
+    # that takes the request and its scopes, as ravelin's does.
+    floor = FastAPI()
+
+    @floor.post("/chat")
+    async def floor_chat(body: Chat, ctx: Annotated[int, Security(_noop_security()())]) -> dict:
+        return {"answer": body.messages[-1].content}
+
     limiter = Limiter(key_func=get_remote_address)
     peer = FastAPI()
     peer.state.limiter = limiter
@@ -100,7 +130,7 @@ def fastapi_apps(keys_db: str) -> tuple[dict[str, Any], str]:
     async def peer_chat(request: Request, body: Chat) -> dict:
         return {"answer": body.messages[-1].content}
 
-    return {"plain": plain, "ravelin": guarded, "slowapi": peer}, key
+    return {"plain": plain, "ravelin": guarded, "slowapi": peer, "noop-security": floor}, key
 
 
 async def _fastapi_rounds(apps: dict[str, Any], key: str, rounds: int) -> dict[str, list[int]]:
@@ -261,61 +291,66 @@ def wrk_run(kind: str, seconds: int, tmp: str) -> dict[str, Any]:
 
 
 def breakdown(keys_db: str, rounds: int) -> list[str]:
-    """Where the time goes: the sync pipeline alone (no framework), switching parts off."""
-    from ravelin.guard import Guard, Request
+    """Where the time goes, in place: Flask endpoints behind the guard with parts switched off,
+    rotating with the plain one (a part timed alone in a loop runs with hot caches and looks
+    2-4x cheaper than inside a request)."""
+    from flask import Flask, request
+    from ravelin import audit
+    from ravelin.flask import Guard
     from ravelin.keys import SQLiteKeyStore
 
     store = SQLiteKeyStore(keys_db)
     key = store.create("bench", ["chat"]).key
-    headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
-    req = Request("POST", "/chat", headers, client="127.0.0.1", body=BODY)
-    answer = json.dumps({"answer": PROMPT}).encode()
 
-    def median_us(guard: Guard) -> float:
-        times = []
-        for i in range(rounds + 200):
-            start = time.perf_counter_ns()
-            ctx = guard.begin(req)
-            guard.admit(ctx, req)
-            guard.inspect(ctx, req.body)
-            guard.filter_body(ctx, answer, "application/json")
-            guard.complete(ctx)
-            if i >= 200:
-                times.append(time.perf_counter_ns() - start)
-        return statistics.median(times) / 1000
+    def answer() -> dict:
+        return {"answer": request.get_json()["messages"][-1]["content"]}
 
     full = _policy()
-    variants = [
-        ("full pipeline", full),
-        ("without budgets", full.replace(tokens_per_day=None, cost_per_day=None)),
-        (
-            "  and without abuse box",
-            full.replace(tokens_per_day=None, cost_per_day=None, abuse_threshold=0),
-        ),
-        (
-            "  and without PII",
-            full.replace(
-                tokens_per_day=None,
-                cost_per_day=None,
-                abuse_threshold=0,
-                pii_input_action="allow",
-                pii_output_action="allow",
-            ),
-        ),
-    ]
-    lines = ["Sync pipeline alone (admit + inspect + output filter + complete), median:"]
-    for name, policy in variants:
-        lines.append(f"  {name:<26} {median_us(Guard(policy, keys=store)):7.1f} µs")
+    no_budget = full.replace(tokens_per_day=None, cost_per_day=None)
+    no_abuse = no_budget.replace(abuse_threshold=0)
+    no_limit = no_abuse.replace(rate_limit="")
+    variants = {
+        "plain": None,
+        "full guard": full,
+        "without budgets": no_budget,
+        "  and abuse box": no_abuse,
+        "  and rate limit": no_limit,
+    }
+    clients = {}
+    for name, policy in variants.items():
+        app = Flask(name)
+        if policy is None:
+            app.post("/chat")(answer)
+        else:
+            app.post("/chat")(Guard(app, policy=policy, keys=store).protect()(answer))
+        clients[name] = app.test_client()
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
-    async def hop() -> float:
-        times = []
-        for _ in range(rounds):
-            start = time.perf_counter_ns()
-            await asyncio.to_thread(int)
-            times.append(time.perf_counter_ns() - start)
-        return statistics.median(times) / 1000
+    async def one(name: str) -> int:
+        start = time.perf_counter_ns()
+        r = clients[name].post("/chat", data=BODY, headers=headers)
+        elapsed = time.perf_counter_ns() - start
+        assert r.status_code == 200, (name, r.status_code, r.data)
+        return elapsed
 
-    lines.append(f"  one asyncio.to_thread hop   {asyncio.run(hop()):7.1f} µs")
+    def report(title: str) -> list[str]:
+        times = asyncio.run(_rounds(list(variants), rounds // 2, one))
+        lines = [f"  {title}:"]
+        for name in list(variants)[1:]:
+            diffs = [g - p for g, p in zip(times[name], times["plain"])]
+            lines.append(f"    {name:<18} adds {statistics.median(diffs) / 1000:7.1f} µs")
+        return lines
+
+    lines = ["Flask breakdown (median of paired differences vs plain):"]
+    lines += report("with the audit event")
+    logger, metrics = logging.getLogger("ravelin.audit"), audit._metrics
+    logger.setLevel(logging.WARNING)
+    audit._metrics = None
+    try:
+        lines += report("without the audit event (log level WARNING, no metrics)")
+    finally:
+        logger.setLevel(logging.INFO)
+        audit._metrics = metrics
     return lines
 
 

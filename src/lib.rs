@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod injection;
+pub mod inspect;
 pub mod keys;
 pub mod normalize;
 pub mod pii;

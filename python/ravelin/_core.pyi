@@ -378,3 +378,71 @@ class RateLimiter:
     def algorithm(self) -> str: ...
     def __len__(self) -> int: ...
 
+
+# --- guard ---
+
+@final
+class InputReport:
+    """The verdict on one request's prompts, from ``GuardInspector.inspect``.
+
+    ``prompts``: the strings at the prompt paths, as received; ``too_long``: one is longer than
+    ``max_field_chars`` (then nothing else was checked); ``flagged``/``score``/``rule_ids``: the
+    injection scan (highest score and matched rules among flagged prompts); ``entities``: PII
+    counts by type, in order of first finding; ``blocked``: sorted types whose action is
+    ``block`` (counting stopped after the first prompt holding one); ``redacted_prompts``:
+    the prompts after redaction, when any changed (None otherwise); ``tokens``: their estimate.
+    """
+
+    @property
+    def prompts(self) -> list[str]: ...
+    @property
+    def too_long(self) -> bool: ...
+    @property
+    def flagged(self) -> bool: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def rule_ids(self) -> list[str]: ...
+    @property
+    def entities(self) -> list[tuple[str, int]]: ...
+    @property
+    def blocked(self) -> list[str]: ...
+    @property
+    def redacted_prompts(self) -> list[str] | None: ...
+    @property
+    def tokens(self) -> int: ...
+
+@final
+class GuardInspector:
+    """A guard policy's text checks, compiled once; the pipeline's one core call per request
+    side (``ravelin.guard`` builds it from a ``Policy``).
+
+    ``paths``: prompt-field paths, each a list of dict keys (str), list indices (int >= 0) and
+    None (every list item); ``scanner``: the injection scanner (None: the built-in one);
+    ``block_injection``: a flagged request is refused, so PII and tokens are skipped;
+    ``pii_action`` / ``pii_entities``: the input PII action ("allow", "redact", "block") for
+    every type and per type; ``model``: for token estimates; ``canary`` and ``output_pii``:
+    what the output fast path looks for.
+    """
+
+    def __new__(
+        cls,
+        paths: Sequence[Sequence[str | int | None]],
+        *,
+        scanner: Scanner | None = None,
+        block_injection: bool = True,
+        pii_action: str = "redact",
+        pii_entities: Sequence[tuple[str, str]] | None = None,
+        model: str = "gpt-4o",
+        max_field_chars: int = 1000000,
+        canary: str | None = None,
+        output_pii: bool = True,
+    ) -> GuardInspector: ...
+    def inspect(self, value: object) -> InputReport:
+        """Finds the prompts in a parsed JSON body (dicts, lists, str); unless one is too long,
+        scans them, applies the PII policy (replacing redacted prompts in place, unless the
+        request is refused) and estimates their tokens."""
+    def clean_output(self, body: bytes) -> int | None:
+        """The token estimate of a JSON response body that passes the output policy unchanged
+        (no string holds the canary or, with ``output_pii``, an entity); None when it needs the
+        full output policy or is not strict JSON (NaN, lone surrogates, invalid UTF-8)."""

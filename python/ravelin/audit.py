@@ -10,9 +10,12 @@ counts in them.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import logging
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from typing import Any, Optional
 
 logger = logging.getLogger("ravelin.audit")
@@ -28,40 +31,69 @@ except ImportError:  # optional
     _otel_trace = None
 
 
+_LATENCY_BUCKETS = (1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 0.05, 0.1, 0.5, 1.0, 5.0)
+
+
 class _Metrics:
-    """Prometheus collectors, created once per process (the default registry rejects twins)."""
+    """Decision counts, the guard's latency histogram and PII entity counts, exported to
+    Prometheus as a collector (registered once per process).
+
+    Kept as plain numbers under one lock and turned into metric families when scraped: a
+    labelled ``Counter`` and ``Histogram`` take a lock per value they change, about ten per
+    request, where a scrape comes every few seconds.
+    """
 
     def __init__(self) -> None:
         assert prometheus_client is not None
-        self.decisions = prometheus_client.Counter(
-            "ravelin_decisions",
-            "Guard decisions by outcome and denial code.",
-            ["decision", "code"],
-        )
-        self.latency = prometheus_client.Histogram(
-            "ravelin_guard_latency_seconds",
-            "Time from the guard seeing a request to its decision being final.",
-            buckets=(1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 0.05, 0.1, 0.5, 1.0, 5.0),
-        )
-        self.entities = prometheus_client.Counter(
-            "ravelin_pii_entities", "PII and secret entities found, by type.", ["entity_type"]
-        )
-
-        # `labels()` hashes and locks on every call: keep each labelled child once found.
-        self._children: dict[tuple[Any, ...], Any] = {}
+        self._lock = threading.Lock()
+        self._decisions: dict[tuple[str, str], int] = {}
+        self._entities: dict[str, int] = {}
+        self._buckets = [0] * (len(_LATENCY_BUCKETS) + 1)  # the last one is +Inf
+        self._seconds = 0.0
+        prometheus_client.REGISTRY.register(self)
 
     def observe(self, event: Mapping[str, Any]) -> None:
-        self._child(self.decisions, event["decision"], event.get("code") or "").inc()
-        self.latency.observe(event["latency_ms"] / 1000.0)
-        for entity_type, count in (event.get("entities") or {}).items():
-            self._child(self.entities, entity_type).inc(count)
+        key = (event["decision"], event.get("code") or "")
+        seconds = event["latency_ms"] / 1000.0
+        bucket = bisect.bisect_left(_LATENCY_BUCKETS, seconds)  # Prometheus buckets are <=
+        entities = event.get("entities")
+        with self._lock:
+            self._decisions[key] = self._decisions.get(key, 0) + 1
+            self._buckets[bucket] += 1
+            self._seconds += seconds
+            if entities:
+                for entity_type, count in entities.items():
+                    self._entities[entity_type] = self._entities.get(entity_type, 0) + count
 
-    def _child(self, metric: Any, *labels: str) -> Any:
-        key = (id(metric), *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+        from prometheus_client.utils import floatToGoString
+
+        with self._lock:
+            decisions = dict(self._decisions)
+            entities = dict(self._entities)
+            buckets, seconds = list(self._buckets), self._seconds
+        family = CounterMetricFamily(
+            "ravelin_decisions", "Guard decisions by outcome and denial code.",
+            labels=["decision", "code"],
+        )
+        for labels, count in decisions.items():
+            family.add_metric(labels, count)
+        yield family
+        latency = HistogramMetricFamily(
+            "ravelin_guard_latency_seconds",
+            "Time from the guard seeing a request to its decision being final.",
+        )
+        bounds = [*map(floatToGoString, _LATENCY_BUCKETS), "+Inf"]
+        latency.add_metric([], list(zip(bounds, itertools.accumulate(buckets))), seconds)
+        yield latency
+        family = CounterMetricFamily(
+            "ravelin_pii_entities", "PII and secret entities found, by type.",
+            labels=["entity_type"],
+        )
+        for entity_type, count in entities.items():
+            family.add_metric([entity_type], count)
+        yield family
 
 
 _metrics = _Metrics() if prometheus_client is not None else None
@@ -96,7 +128,8 @@ class _Line:
 def emit(event: Mapping[str, Any]) -> None:
     """Record one decision: log line, metrics, span attributes (each only when available)."""
     if logger.isEnabledFor(logging.INFO):
-        event = dict(event)
+        if type(event) is not dict:  # the guard hands over a fresh dict: no copy needed
+            event = dict(event)
         # makeRecord + handle is logger.info without its caller lookup (a stack walk per
         # event), which says nothing here: every event comes from this line.
         logger.handle(

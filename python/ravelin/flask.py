@@ -77,12 +77,17 @@ class Guard:
             @functools.wraps(view)
             def guarded(*args: Any, **kwargs: Any) -> Any:
                 guard = self._guard_for(wanted)
-                ctx = _begin(guard)
-                guard.admit(ctx, g.ravelin_view)
-                request.max_content_length = guard.policy.max_body_bytes
+                # The objects behind Flask's context-local proxies, looked up once each.
+                req = request._get_current_object()  # type: ignore[attr-defined]
+                seen = _view(req)
+                ctx = guard.begin(seen)
+                state = g._get_current_object()
+                state.ravelin, state.ravelin_guard = ctx, guard
+                guard.admit(ctx, seen)
+                req.max_content_length = guard.policy.max_body_bytes
                 try:
-                    body = request.get_data(cache=True)
-                    parsed = request.get_json(force=True) if body else pipeline._UNPARSED
+                    body = req.get_data(cache=True)
+                    parsed = req.get_json(force=True) if body else pipeline._UNPARSED
                 except RequestEntityTooLarge:
                     raise PayloadTooLargeError("body_bytes") from None
                 except BadRequest:
@@ -117,7 +122,7 @@ class Guard:
         guard: pipeline.Guard = g.get("ravelin_guard") or self.pipeline
         ctx: Optional[Context] = g.get("ravelin")
         if ctx is None:
-            ctx = guard.begin(_view())
+            ctx = guard.begin(_view(request))
         denial = guard.denial(ctx, exc)
         return Response(denial.body, status=denial.status, headers=denial.headers)
 
@@ -127,21 +132,16 @@ def current_context() -> Optional[Context]:
     return g.get("ravelin")
 
 
-def _view() -> Request:
+def _view(req: Any) -> Request:
+    rule = req.url_rule
+    headers = req.headers
     return Request(
-        method=request.method,
-        path=request.url_rule.rule if request.url_rule is not None else request.path,
-        headers=request.headers,
-        client=request.remote_addr,
-        request_id=request.headers.get("X-Request-ID", ""),
+        method=req.method,
+        path=rule.rule if rule is not None else req.path,
+        headers=headers,
+        client=req.remote_addr,
+        request_id=headers.get("X-Request-ID", ""),
     )
-
-
-def _begin(guard: pipeline.Guard) -> Context:
-    view = _view()
-    ctx = guard.begin(view)
-    g.ravelin, g.ravelin_guard, g.ravelin_view = ctx, guard, view
-    return ctx
 
 
 def _filter_response(guard: pipeline.Guard, ctx: Context, response: Response) -> Response:

@@ -5,7 +5,8 @@ An adapter (``ravelin.fastapi``, ``ravelin.flask``) turns its framework's reques
 
 1. `Guard.admit` / `Guard.aadmit`: authenticate -> penalty box -> rate limit -> declared size.
 2. `Guard.inspect` / `Guard.ainspect` with the body: size -> parse -> field sizes -> injection
-   scan -> PII policy (redacting the parsed body in place) -> budget charge.
+   scan -> PII policy (redacting the parsed body in place) -> budget charge. The text work is
+   one core call (`ravelin._core.GuardInspector`), whose report the steps turn into denials.
 3. After the handler: `Guard.filter_json` / `Guard.filter_text` / `Guard.stream_filter` (output
    redaction and canary check), then `Guard.complete` / `Guard.acomplete` (budget
    reconciliation and the audit event).
@@ -132,23 +133,40 @@ class ErrorResponse:
     body: bytes
 
 
-@dataclass  # not frozen: a frozen dataclass pays a __setattr__ per field, on every call
 class _Call:
-    """One call on shared state, made by the sync or async driver."""
+    """One call on shared state, made by the sync or async driver (slotted: several are made
+    per request)."""
 
-    target: Any
-    method: str
-    args: tuple[Any, ...]
-    # On an outage: allow and log (True, returning `fallback`) or deny with 503 (False).
-    fail_open: bool = False
-    fallback: Any = None
-    # Sync-only backends that may block (SQLite) run in a thread under the async driver.
-    blocking: bool = False
-    kwargs: Optional[Mapping[str, Any]] = None
-    # A no-I/O variant the async driver tries first (a cache hit); None from it means "call".
-    cached: Optional[str] = None
+    __slots__ = (
+        "args", "blocking", "cached", "fail_open", "fallback", "kwargs", "method", "target"
+    )
+
+    def __init__(
+        self,
+        target: Any,
+        method: str,
+        args: tuple[Any, ...],
+        *,
+        fail_open: bool = False,
+        fallback: Any = None,
+        blocking: bool = False,
+        kwargs: Optional[Mapping[str, Any]] = None,
+        cached: Optional[str] = None,
+    ) -> None:
+        self.target = target
+        self.method = method
+        self.args = args
+        # On an outage: allow and log (True, returning `fallback`) or deny with 503 (False).
+        self.fail_open = fail_open
+        self.fallback = fallback
+        # Sync-only backends that may block (SQLite) run in a thread under the async driver.
+        self.blocking = blocking
+        self.kwargs = kwargs if kwargs is not None else _NO_KWARGS
+        # A no-I/O variant the async driver tries first (a cache hit); None from it means "call".
+        self.cached = cached
 
 
+_NO_KWARGS: Mapping[str, Any] = {}
 _Steps = Generator[_Call, Any, Any]
 
 
@@ -207,11 +225,7 @@ class Guard:
         self.abuse = abuse if abuse is not None else _default_abuse(self.policy)
         self.repeats = _limiter(self.policy, self.policy.repeat_limit, prefix="ravelin:repeat")
         self._key_headers = tuple(h.lower() for h in self.policy.key_headers)
-        self._scanner = (
-            ravelin.Scanner(threshold=self.policy.injection_threshold)
-            if self.policy.injection_threshold is not None
-            else None
-        )
+        self._inspector = _inspector(self.policy)
         # Loads the tokenizer tables now, not on the first request, and checks the model name.
         ravelin.estimate_tokens("warm-up", model=self.policy.model)
         self._www_authenticate = (
@@ -284,13 +298,15 @@ class Guard:
                 return stop.value
             value, error = None, None
             try:
-                value = getattr(call.target, call.method)(*call.args, **(call.kwargs or {}))
+                value = getattr(call.target, call.method)(*call.args, **call.kwargs)
             except GuardError as e:
                 error = e
             except OUTAGE_ERRORS as e:
                 value, error = self._outage(call, e)
 
     async def _arun(self, steps: _Steps) -> Any:
+        # The call is made inline, not in a helper coroutine: a few calls per request each
+        # saved a coroutine frame and an await.
         value: Any = None
         error: Optional[BaseException] = None
         while True:
@@ -299,27 +315,26 @@ class Guard:
             except StopIteration as stop:
                 return stop.value
             value, error = None, None
+            target, args, kwargs = call.target, call.args, call.kwargs
             try:
-                value = await self._acall(call)
+                name, how, cached = _async_plan(
+                    type(target), call.method, call.blocking, call.cached
+                )
+                if how is _AsyncHow.CALL:
+                    value = getattr(target, name)(*args, **kwargs)
+                    if inspect.isawaitable(value):
+                        value = await value
+                elif how is _AsyncHow.AWAIT:
+                    value = await getattr(target, name)(*args, **kwargs)
+                else:
+                    if cached is not None:
+                        value = getattr(target, cached)(*args, **kwargs)
+                    if value is None:
+                        value = await asyncio.to_thread(getattr(target, name), *args, **kwargs)
             except GuardError as e:
                 error = e
             except OUTAGE_ERRORS as e:
                 value, error = self._outage(call, e)
-
-    @staticmethod
-    async def _acall(call: _Call) -> Any:
-        name, how, cached = _async_plan(type(call.target), call.method, call.blocking, call.cached)
-        method = getattr(call.target, name)
-        if how is _AsyncHow.THREAD:
-            if cached is not None:
-                value = getattr(call.target, cached)(*call.args, **(call.kwargs or {}))
-                if value is not None:
-                    return value
-            return await asyncio.to_thread(method, *call.args, **(call.kwargs or {}))
-        value = method(*call.args, **(call.kwargs or {}))
-        if how is _AsyncHow.AWAIT or inspect.isawaitable(value):
-            value = await value
-        return value
 
     @staticmethod
     def _outage(call: _Call, exc: BaseException) -> tuple[Any, Optional[GuardError]]:
@@ -457,13 +472,29 @@ class Guard:
             if parsed is _UNPARSED:
                 parsed = _parse_json(body)
             ctx.json = parsed
-            slots = _prompt_slots(parsed, self.policy.prompt_paths)
-            ctx.prompts = [container[key] for container, key in slots]
-            if any(len(text) > self.policy.max_field_chars for text in ctx.prompts):
+            # One core call: finds the prompts, scans them, applies the PII policy (redacting
+            # in place) and estimates their tokens; the denials below keep the checks' order.
+            report = self._inspector.inspect(parsed)
+            ctx.prompts = report.prompts
+            if report.too_long:
                 raise PayloadTooLargeError("field_chars")
             yield from self._check_repeats(ctx)
-            self._scan(ctx)
-            self._apply_pii_policy(ctx, slots)
+            if report.flagged:
+                ctx.flagged = True
+                ctx.injection_score = report.score
+                ctx.rule_ids.extend(report.rule_ids)
+                if self.policy.injection_action == "block":
+                    raise ContentBlockedError("injection")
+                ctx.reasons.append("injection")
+            if report.entities:
+                for entity_type, count in report.entities:
+                    ctx.entities[entity_type] += count
+                if report.blocked:
+                    raise ContentBlockedError("pii:" + ",".join(report.blocked))
+                ctx.reasons.append("pii")
+            if report.redacted_prompts is not None:
+                ctx.prompts = report.redacted_prompts
+            ctx.input_tokens = report.tokens
             yield from self._charge(ctx)
         except GuardError as err:
             yield from self._count_abuse(ctx, err)
@@ -479,47 +510,8 @@ class Guard:
         if decision is not None and not decision.allowed:
             raise RateLimitedError(REPEATED_PROMPT, retry_after=decision.retry_after)
 
-    def _scan(self, ctx: Context) -> None:
-        if not ctx.prompts:
-            return
-        scan = self._scanner.scan if self._scanner is not None else ravelin.scan
-        for text in ctx.prompts:
-            result = scan(text)
-            if result.flagged:
-                ctx.flagged = True
-                ctx.injection_score = max(ctx.injection_score, result.score)
-                ctx.rule_ids.extend(m.rule_id for m in result.matches)
-        if ctx.flagged:
-            if self.policy.injection_action == "block":
-                raise ContentBlockedError("injection")
-            ctx.reasons.append("injection")
-
-    def _apply_pii_policy(self, ctx: Context, slots: list[tuple[Any, Any]]) -> None:
-        policy = self.policy
-        if policy.pii_input_action == "allow" and not policy.pii_input_entities:
-            return
-        for (container, key), text in zip(slots, ctx.prompts):
-            found = ravelin.detect(text)
-            if not found:
-                continue
-            ctx.entities.update(e.entity_type for e in found)
-            blocked = sorted(
-                {e.entity_type for e in found if policy.pii_action(e.entity_type) == "block"}
-            )
-            if blocked:
-                raise ContentBlockedError("pii:" + ",".join(blocked))
-            redact = sorted(
-                {e.entity_type for e in found if policy.pii_action(e.entity_type) == "redact"}
-            )
-            if redact:
-                container[key] = ravelin.redact(text, entities=redact).text
-        if ctx.entities:
-            ctx.reasons.append("pii")
-        ctx.prompts = [container[key] for container, key in slots]
-
     def _charge(self, ctx: Context) -> _Steps:
-        """Estimate the prompt tokens and reserve them (and their cost) against the budget."""
-        ctx.input_tokens = sum(self._tokens(t) for t in ctx.prompts)
+        """Reserve the prompts' estimated tokens (and their cost) against the budget."""
         if self.budget is None:
             return
         decision = yield _Call(
@@ -566,6 +558,11 @@ class Guard:
         """Output policy on a whole response body: JSON strings, or text; binary passes."""
         kind = body_kind(content_type)
         if kind == "json":
+            # Most answers hold no canary and no PII: one core call says so (and counts them).
+            tokens = self._inspector.clean_output(body)
+            if tokens is not None:
+                ctx.output_tokens += tokens
+                return body
             try:
                 value = json.loads(body)
             except ValueError:
@@ -629,10 +626,10 @@ class Guard:
                 "masked_key": ctx.masked_key,
                 "owner": ctx.owner,
                 "reasons": ctx.reasons,
-                "rule_ids": sorted(set(ctx.rule_ids)),
+                "rule_ids": sorted(set(ctx.rule_ids)) if ctx.rule_ids else [],
                 "injection_score": round(ctx.injection_score, 4),
-                "entities": dict(ctx.entities),
-                "output_entities": dict(ctx.output_entities),
+                "entities": dict(ctx.entities) if ctx.entities else {},
+                "output_entities": dict(ctx.output_entities) if ctx.output_entities else {},
                 "input_tokens": ctx.input_tokens,
                 "output_tokens": ctx.output_tokens,
                 "latency_ms": round((time.perf_counter() - ctx.started) * 1000.0, 3),
@@ -866,6 +863,22 @@ def _string_slots(value: Any) -> Generator[tuple[Any, Any], None, None]:
                 yield node, key
             elif isinstance(child, (dict, list)):
                 stack.append(child)
+
+
+def _inspector(policy: Policy) -> Any:
+    """The policy's text checks, compiled once into the core."""
+    threshold = policy.injection_threshold
+    return ravelin._core.GuardInspector(
+        [list(path) for path in policy.prompt_paths],
+        scanner=ravelin.Scanner(threshold=threshold) if threshold is not None else None,
+        block_injection=policy.injection_action == "block",
+        pii_action=policy.pii_input_action,
+        pii_entities=list(policy.pii_input_entities.items()),
+        model=policy.model,
+        max_field_chars=policy.max_field_chars,
+        canary=policy.canary_token,
+        output_pii=policy.pii_output_action != "allow",
+    )
 
 
 def _limiter(policy: Policy, limits: str, *, prefix: str) -> Any:

@@ -116,7 +116,7 @@ fn scan_batch(py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<Vec<PyScanRe
 /// A detector with its own threshold, extra rules and disabled rules.
 #[pyclass(name = "Scanner", module = "ravelin._core", frozen)]
 pub struct PyScanner {
-    inner: Arc<Scanner>,
+    pub(crate) inner: Arc<Scanner>,
 }
 
 /// Reads one extra rule from a dict: id, category, weight, and phrases or pattern.

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 mod convert;
 mod error;
 mod injection;
+mod inspect;
 mod keys;
 mod pii;
 mod ratelimit;
@@ -16,6 +17,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     error::register(m)?;
     injection::register(m)?;
+    inspect::register(m)?;
     pii::register(m)?;
     tokens::register(m)?;
     keys::register(m)?;
