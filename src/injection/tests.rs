@@ -142,3 +142,47 @@ fn the_gate_only_clears_text_no_word_rule_matches() {
         "cleared {cleared}, held {held}"
     );
 }
+
+/// Runs of up to eight words of every behaviour case, and each whole case.
+fn case_runs() -> Vec<String> {
+    let cases: Cases =
+        toml::from_str(include_str!("../../tests/data/injection_cases.toml")).expect("cases parse");
+    let mut runs = Vec::new();
+    for case in &cases.case {
+        let words: Vec<&str> = case.text.split(' ').collect();
+        for start in 0..words.len() {
+            for end in start + 1..=words.len().min(start + 8) {
+                runs.push(words[start..end].join(" "));
+            }
+        }
+        runs.push(case.text.clone());
+    }
+    runs
+}
+
+#[test]
+fn the_gate_only_skips_raw_patterns_where_none_matches() {
+    let scanner = shared();
+    let gate = scanner.compiled.gate.as_ref().expect("gate");
+    let (mut skipped, mut held) = (0, 0);
+    for text in case_runs() {
+        if !(gate.clears(&text) && gate.clears_raw(&text)) {
+            held += 1;
+            continue;
+        }
+        skipped += 1;
+        let mut evidence = Evidence::default();
+        scanner.match_patterns(&scanner.compiled.raw, &text, 0, &mut evidence, |s, e| {
+            (s, e)
+        });
+        assert!(
+            evidence.matches.is_empty(),
+            "{text:?}: {:?}",
+            evidence.matches
+        );
+    }
+    assert!(
+        skipped > 100 && held > 100,
+        "skipped {skipped}, held {held}"
+    );
+}
