@@ -207,9 +207,8 @@ impl Gate {
     }
 }
 
-/// Bits per character code in a trigram key: letters (either case) 1-26, digits 27-36.
+/// Bits per character code: letters (either case) 1-26, digits 27-36, anything else 0.
 const CODE_BITS: u32 = 6;
-const KEYS: usize = 1 << (3 * CODE_BITS);
 
 const CODE: [u8; 256] = {
     let mut table = [0u8; 256];
@@ -242,9 +241,12 @@ struct TrigramIndex {
 
 const KEY_MASK: u32 = (1 << (3 * CODE_BITS)) - 1;
 
-/// A four-gram's key: its four codes, hashed down to `KEYS`.
-fn key4(wide: u32) -> usize {
-    (wide.wrapping_mul(0x9E37_79B1) >> (32 - 3 * CODE_BITS)) as usize
+/// Bits per bitmap: 8 KiB each, so both stay in the first-level cache.
+const INDEX_BITS: u32 = 16;
+
+/// A trigram's or four-gram's key: its codes, hashed down to `INDEX_BITS`.
+fn hash(codes: u32) -> usize {
+    (codes.wrapping_mul(0x9E37_79B1) >> (32 - INDEX_BITS)) as usize
 }
 
 /// Codes of `t`'s bytes, the last in the low bits.
@@ -274,20 +276,20 @@ impl TrigramIndex {
                         (std::cmp::Reverse(common), rarity(&t[..3]) + rarity(&t[1..]))
                     })
                     .expect("four bytes or more");
-                anchors.push(((true, key4(codes(t))), bytes, start + 3));
+                anchors.push(((true, hash(codes(t))), bytes, start + 3));
             } else if !bytes.is_empty() {
                 let shift = CODE_BITS * bytes.len() as u32;
                 let tail = codes(&bytes) as usize;
                 for before in 0..1usize << (3 * CODE_BITS - shift) {
-                    let k = (before << shift) | tail;
+                    let k = hash(((before << shift) | tail) as u32);
                     anchors.push(((false, k), bytes.clone(), bytes.len() - 1));
                 }
             }
         }
         anchors.sort();
         anchors.dedup();
-        let mut short_bits = vec![0u64; KEYS / 64].into_boxed_slice();
-        let mut long_bits = vec![0u64; KEYS / 64].into_boxed_slice();
+        let mut short_bits = vec![0u64; 1 << (INDEX_BITS - 6)].into_boxed_slice();
+        let mut long_bits = vec![0u64; 1 << (INDEX_BITS - 6)].into_boxed_slice();
         for &((long, k), _, _) in &anchors {
             let bits = if long {
                 &mut long_bits
@@ -308,7 +310,7 @@ impl TrigramIndex {
         let mut wide = 0u32;
         text.iter().enumerate().any(|(at, &b)| {
             wide = (wide << CODE_BITS) | u32::from(CODE[usize::from(b)]);
-            let (k3, k4) = ((wide & KEY_MASK) as usize, key4(wide & 0xFF_FFFF));
+            let (k3, k4) = (hash(wide & KEY_MASK), hash(wide & 0xFF_FFFF));
             (test_bit(&self.short_bits, k3) && self.verify(text, at, (false, k3)))
                 || (test_bit(&self.long_bits, k4) && self.verify(text, at, (true, k4)))
         })
@@ -409,22 +411,23 @@ const PLAIN_CLASSES: [u8; 256] = {
 /// No leetspeak and no run of three single letters in ASCII `text` (`'` and `-` removed).
 /// Tokens are runs of letters, digits and leetspeak symbols (see `crate::normalize`).
 fn plain(text: &[u8]) -> bool {
-    // Per token: its length, its length without trailing symbols other than `+` (those are
-    // punctuation, as in `now!`), and its letters.
-    let (mut len, mut kept, mut letters) = (0usize, 0usize, 0usize);
+    let class = |i: usize| PLAIN_CLASSES[usize::from(text[i])];
     let mut singles = 0;
-    for &b in text.iter().chain(std::iter::once(&b' ')) {
-        let class = PLAIN_CLASSES[usize::from(b)];
-        if class != 0 {
-            len += 1;
-            letters += usize::from(class & LETTER);
-            if class & LEET == 0 {
-                kept = len;
-            }
+    let mut i = 0;
+    while i < text.len() {
+        if class(i) == 0 {
+            i += 1;
             continue;
         }
-        if len == 0 {
-            continue;
+        // A token: its letters, and its length without trailing symbols other than `+`
+        // (those are punctuation, as in `now!`).
+        let (start, mut letters, mut kept) = (i, 0, 0);
+        while i < text.len() && class(i) != 0 {
+            letters += usize::from(class(i) & LETTER);
+            if class(i) & LEET == 0 {
+                kept = i + 1 - start;
+            }
+            i += 1;
         }
         if letters > 0 && letters < kept {
             return false;
@@ -439,7 +442,6 @@ fn plain(text: &[u8]) -> bool {
             }
             _ => singles = 0,
         }
-        (len, kept, letters) = (0, 0, 0);
     }
     true
 }
