@@ -103,6 +103,7 @@ def main() -> int:
     ap.add_argument("--prompts", type=int, default=2000)
     args = ap.parse_args()
     texts = prompts(args.prompts)
+    print(f"load average at start: {os.getloadavg()[0]:.2f} (1 min)")
 
     ours = latency(ravelin.scan, texts)
     theirs = latency(baseline, texts)
@@ -115,6 +116,7 @@ def main() -> int:
     one, two = batch_rate(texts * 5, 1), batch_rate(texts * 5, 2)
     print(f"  scan_batch 1 core  {one:9.0f} prompts/s")
     print(f"  scan_batch 2 cores {two:9.0f} prompts/s   speed-up {two / one:.2f}x")
+    print(f"load average at end: {os.getloadavg()[0]:.2f} (1 min)")
     return 0
 
 

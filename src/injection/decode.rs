@@ -80,24 +80,46 @@ pub fn payloads(text: &str, budget: &mut usize) -> Vec<Payload> {
     out
 }
 
+/// Byte classes for `may_hold_candidate`.
+const BASE64: u8 = 1;
+const HEX: u8 = 2;
+const PAIR_END: u8 = 4;
+const CLASSES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'_' | b'-') {
+            table[b] |= BASE64;
+        }
+        if c.is_ascii_hexdigit() {
+            table[b] |= HEX;
+        }
+        if matches!(c, b' ' | b':') {
+            table[b] |= PAIR_END;
+        }
+        b += 1;
+    }
+    table
+};
+
 /// One pass over the bytes that rules out `CANDIDATE` in most prose, several times faster than
-/// the regex: every candidate holds `%`, `\\x`, a run of 16 base64 characters, or seven hex
+/// the regex: every candidate holds `%`, `\\`, a run of 16 base64 characters, or seven hex
 /// pairs each followed by a space or colon.
 fn may_hold_candidate(text: &[u8]) -> bool {
-    let (mut run, mut pairs, mut last_pair_end) = (0, 0, 0);
+    if memchr::memchr2(b'%', b'\\', text).is_some() {
+        return true;
+    }
+    // `hex`: hex digits ending here; a pair ends at a space or colon after two of them, and
+    // pairs chain when one ends three bytes after the last.
+    let (mut run, mut hex, mut pairs, mut last_pair_end) = (0u32, 0u32, 0u32, 0usize);
     for (i, &b) in text.iter().enumerate() {
-        if b == b'%' || (b == b'\\' && text.get(i + 1) == Some(&b'x')) {
+        let class = CLASSES[usize::from(b)];
+        run = (run + 1) * u32::from(class & BASE64);
+        if run >= 16 {
             return true;
         }
-        if b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'_' | b'-') {
-            run += 1;
-            if run >= 16 {
-                return true;
-            }
-        } else {
-            run = 0;
-        }
-        if matches!(b, b' ' | b':') && i >= 2 && text[i - 2..i].iter().all(u8::is_ascii_hexdigit) {
+        if class & PAIR_END != 0 && hex >= 2 {
             pairs = if pairs > 0 && last_pair_end + 3 == i {
                 pairs + 1
             } else {
@@ -108,6 +130,7 @@ fn may_hold_candidate(text: &[u8]) -> bool {
                 return true;
             }
         }
+        hex = (hex + 1) * u32::from((class & HEX) >> 1);
     }
     false
 }

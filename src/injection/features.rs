@@ -125,7 +125,12 @@ impl WordScripts {
 /// glued to brackets and backslashes (`{\\isset`), symbol clusters (`];->{`), and mashed
 /// identifiers (`aidArrayListswift`). Multi-line texts are left alone: they are usually code.
 fn adversarial_suffix(text: &str) -> Option<Found> {
-    if text.len() > 4096 || text.bytes().filter(|&b| b == b'\n').count() > 1 {
+    if text.len() > 4096 || memchr::memchr_iter(b'\n', text.as_bytes()).nth(1).is_some() {
+        return None;
+    }
+    // No odd symbol and no hump anywhere: no junk token (see `is_junk`), without splitting.
+    let bytes = text.as_bytes();
+    if !bytes.iter().any(|&b| is_odd(b)) && !bytes.windows(2).any(is_hump) {
         return None;
     }
     let (mut junk, mut first, mut last) = (0usize, None, 0);

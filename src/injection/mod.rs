@@ -17,6 +17,7 @@
 mod decode;
 mod features;
 mod gate;
+mod required;
 pub mod rules;
 
 use std::sync::Arc;
@@ -242,12 +243,14 @@ impl Scanner {
         budget: &mut usize,
         evidence: &mut Evidence,
     ) {
-        let gate = self.compiled.gate.as_ref();
-        let words = (!gate.is_some_and(|g| g.clears(text))).then(|| normalize(text));
+        let gate = self.compiled.gate.as_ref().filter(|g| g.clears(text));
+        let words = gate.is_none().then(|| normalize(text));
         if let Some(words) = &words {
             self.match_words(words, words.as_str(), base, evidence);
         }
-        self.match_patterns(&self.compiled.raw, text, base, evidence, |s, e| (s, e));
+        if !gate.is_some_and(|g| g.clears_raw(text)) {
+            self.match_patterns(&self.compiled.raw, text, base, evidence, |s, e| (s, e));
+        }
         self.features.detect(text, base, evidence);
         if depth < MAX_DEPTH {
             self.scan_encoded(text, words.as_ref(), base, depth, budget, evidence);

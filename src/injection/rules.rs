@@ -245,7 +245,10 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
                     anchors.pattern(regex.as_str());
                     words.push((index, regex));
                 }
-                View::Raw => raw.push((index, regex)),
+                View::Raw => {
+                    anchors.raw_pattern(regex.as_str());
+                    raw.push((index, regex));
+                }
             }
         }
     }

@@ -160,3 +160,66 @@ fn mixed_script_words_are_evidence_and_can_be_disabled() {
         .unwrap();
     assert!(off.scan(text).matches.is_empty());
 }
+
+/// Runs of up to eight words of every behaviour case, and each whole case.
+fn case_runs() -> Vec<String> {
+    let cases: Cases =
+        toml::from_str(include_str!("../../tests/data/injection_cases.toml")).expect("cases parse");
+    let mut runs = Vec::new();
+    for case in &cases.case {
+        let words: Vec<&str> = case.text.split(' ').collect();
+        for start in 0..words.len() {
+            for end in start + 1..=words.len().min(start + 8) {
+                runs.push(words[start..end].join(" "));
+            }
+        }
+        runs.push(case.text.clone());
+    }
+    runs
+}
+
+/// Texts of the shared development corpus, when the checkout has it next to it.
+fn corpus_texts() -> Vec<String> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus/injection");
+    ["dev_train.jsonl", "dev_test.jsonl"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(format!("{dir}/{f}")).ok())
+        .flat_map(|data| {
+            data.lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter_map(|v| v["text"].as_str().map(str::to_owned))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn the_gate_only_skips_patterns_where_none_matches() {
+    let scanner = shared();
+    let gate = scanner.compiled.gate.as_ref().expect("gate");
+    let corpus = corpus_texts();
+    let (mut skipped, mut held) = (0, 0);
+    for text in case_runs().into_iter().chain(corpus) {
+        if !gate.clears(&text) {
+            held += 1;
+            continue;
+        }
+        let view = normalize(&text);
+        let mut evidence = Evidence::default();
+        scanner.match_words(&view, view.as_str(), 0, &mut evidence);
+        if gate.clears_raw(&text) {
+            skipped += 1;
+            let raw = &scanner.compiled.raw;
+            scanner.match_patterns(raw, &text, 0, &mut evidence, |s, e| (s, e));
+        }
+        assert!(
+            evidence.matches.is_empty(),
+            "{text:?}: {:?}",
+            evidence.matches
+        );
+    }
+    assert!(
+        skipped > 100 && held > 100,
+        "skipped {skipped}, held {held}"
+    );
+}

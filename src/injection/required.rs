@@ -1,0 +1,182 @@
+//! Literals a raw-view pattern needs, read from its syntax tree (the `regex` crate's own
+//! parser), so that ASCII text holding none of them can skip the raw-view patterns.
+//!
+//! The analysis is for ASCII text only: a class keeps only its ASCII members, lowercased
+//! (callers compare without regard to ASCII case), so case-insensitive words stay single
+//! strings. The answer is a conjunction of alternatives: every match of the pattern on ASCII
+//! text contains, for each set, at least one of its strings (ASCII case aside).
+
+use regex_syntax::hir::{Class, Hir, HirKind};
+
+/// Bound on the strings of one alternative (products of small classes grow fast).
+const MAX_SET: usize = 64;
+/// A class with more ASCII members than this is a wildcard, not a small alternative.
+const MAX_CLASS: usize = 8;
+
+/// Sets of strings, each set required (one of its strings occurs in every match).
+pub type Required = Vec<Vec<Vec<u8>>>;
+
+/// What the analysis knows of a sub-pattern.
+struct Facts {
+    /// Every string it matches, if that language is finite and small.
+    exact: Option<Vec<Vec<u8>>>,
+    /// Required sets (see [`Required`]).
+    all: Required,
+}
+
+impl Facts {
+    fn exact(strings: Vec<Vec<u8>>) -> Self {
+        Self {
+            exact: Some(strings),
+            all: Vec::new(),
+        }
+    }
+
+    /// Required sets, the exact language included when it is one.
+    fn into_required(self) -> Required {
+        let mut all = self.all;
+        all.extend(self.exact);
+        all.retain(|set| !set.is_empty() && set.iter().all(|s| !s.is_empty()));
+        all
+    }
+}
+
+/// Required sets of `pattern`, or `None` if it does not parse.
+pub fn of_pattern(pattern: &str) -> Option<Required> {
+    regex_syntax::parse(pattern)
+        .ok()
+        .map(|hir| facts(&hir).into_required())
+}
+
+fn facts(hir: &Hir) -> Facts {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => Facts::exact(vec![Vec::new()]),
+        HirKind::Literal(lit) => Facts::exact(vec![lit.0.to_ascii_lowercase()]),
+        HirKind::Class(class) => match ascii_members(class) {
+            Some(members) => Facts::exact(members.into_iter().map(|b| vec![b]).collect()),
+            None => Facts {
+                exact: None,
+                all: Vec::new(),
+            },
+        },
+        HirKind::Capture(group) => facts(&group.sub),
+        HirKind::Repetition(rep) if rep.min == 0 => Facts {
+            exact: None,
+            all: Vec::new(),
+        },
+        HirKind::Repetition(rep) => {
+            let sub = facts(&rep.sub);
+            let single = rep.max == Some(1);
+            let mut all = sub.all;
+            // `x{n,}` contains n copies of `x` in a row.
+            let copies = sub.exact.as_ref().and_then(|e| {
+                let n = usize::try_from(rep.min).ok()?;
+                (0..n).try_fold(vec![Vec::new()], |acc, _| product(&acc, e))
+            });
+            if single {
+                return Facts {
+                    exact: sub.exact,
+                    all,
+                };
+            }
+            all.extend(copies);
+            Facts { exact: None, all }
+        }
+        HirKind::Concat(parts) => concat(parts),
+        HirKind::Alternation(branches) => alternation(branches),
+    }
+}
+
+/// Adjacent exact parts join into longer strings; every part's own sets stay required.
+fn concat(parts: &[Hir]) -> Facts {
+    let mut all = Vec::new();
+    let mut run = vec![Vec::new()];
+    let mut whole = true;
+    for part in parts {
+        let part = facts(part);
+        all.extend(part.all);
+        if let Some(exact) = part.exact {
+            if let Some(joined) = product(&run, &exact) {
+                run = joined;
+            } else {
+                all.push(std::mem::replace(&mut run, exact));
+                whole = false;
+            }
+        } else {
+            all.push(std::mem::replace(&mut run, vec![Vec::new()]));
+            whole = false;
+        }
+    }
+    if whole {
+        Facts {
+            exact: Some(run),
+            all,
+        }
+    } else {
+        all.push(run);
+        Facts { exact: None, all }
+    }
+}
+
+/// Every branch contributes its best required set; the union is required.
+fn alternation(branches: &[Hir]) -> Facts {
+    let facts: Vec<Facts> = branches.iter().map(facts).collect();
+    let exact = facts
+        .iter()
+        .map(|f| f.exact.clone())
+        .collect::<Option<Vec<_>>>()
+        .map(|sets| sets.concat())
+        .filter(|union| union.len() <= MAX_SET);
+    let union = facts
+        .into_iter()
+        .map(|f| best(f.into_required()))
+        .collect::<Option<Vec<_>>>()
+        .map(|sets| sets.concat());
+    Facts {
+        exact,
+        all: union.into_iter().collect(),
+    }
+}
+
+/// The most selective required set: the one whose weakest string is longest.
+pub fn best(required: Required) -> Option<Vec<Vec<u8>>> {
+    required
+        .into_iter()
+        .max_by_key(|set| set.iter().map(Vec::len).min().unwrap_or(0))
+}
+
+fn product(left: &[Vec<u8>], right: &[Vec<u8>]) -> Option<Vec<Vec<u8>>> {
+    if left.len() * right.len() > MAX_SET {
+        return None;
+    }
+    let mut out: Vec<Vec<u8>> = left
+        .iter()
+        .flat_map(|l| right.iter().map(move |r| [l.as_slice(), r].concat()))
+        .collect();
+    out.sort();
+    out.dedup();
+    Some(out)
+}
+
+/// A class's ASCII members, lowercased, if they are few.
+fn ascii_members(class: &Class) -> Option<Vec<u8>> {
+    let mut members: Vec<u8> = match class {
+        Class::Unicode(c) => c
+            .iter()
+            .filter(|r| r.start().is_ascii())
+            .flat_map(|r| u32::from(r.start())..=u32::from(r.end()).min(0x7F))
+            .filter_map(|c| u8::try_from(c).ok())
+            .take(4 * MAX_CLASS)
+            .collect(),
+        Class::Bytes(c) => c
+            .iter()
+            .filter(|r| r.start().is_ascii())
+            .flat_map(|r| r.start()..=r.end().min(0x7F))
+            .take(4 * MAX_CLASS)
+            .collect(),
+    };
+    members.iter_mut().for_each(u8::make_ascii_lowercase);
+    members.sort_unstable();
+    members.dedup();
+    (members.len() <= MAX_CLASS).then_some(members)
+}
