@@ -627,25 +627,26 @@ impl Masks {
     #[inline(always)]
     fn count(&self, prev: &Self, text: &[u8], start: usize, counts: &mut [u64; N_FEATURES]) {
         let pop = |m: u64| u64::from(m.count_ones());
+        // Every feature counts positions of this block, so a class absent here skips its
+        // features (most blocks of a non-Latin script have no letters, spaces or punctuation).
         let (l, pl) = (self.letters(), prev.letters());
-        let (p, pp) = (self.punct, prev.punct);
-        let ws = self.space | self.breaks;
-        let pws = prev.space | prev.breaks;
-        // Letters with 8 letters before them: doubling shifts (1, 2, 4), then one of 1.
-        let l2 = l & after(l, pl, 1);
-        let pl2 = pl & (pl << 1);
-        let l4 = l2 & after(l2, pl2, 2);
-        let pl4 = pl2 & (pl2 << 2);
-        let l8 = l4 & after(l4, pl4, 4);
-        let deep = l8 & after(l, pl, 8);
-        counts[1] += pop(l & !after(l, pl, 1));
-        counts[2] += pop(l & after(self.space, prev.space, 1));
-        counts[3] += pop(l);
-        counts[4] += pop(deep);
-        if (self.upper | prev.upper) != 0 {
-            counts[5] += pop(self.upper & after(self.lower, prev.lower, 1));
-            counts[6] += pop(self.upper & after(self.upper, prev.upper, 1));
-            counts[7] += pop(self.lower & after(self.upper, prev.upper, 1));
+        if l != 0 {
+            // Letters with 8 letters before them: doubling shifts (1, 2, 4), then one of 1.
+            let l2 = l & after(l, pl, 1);
+            let pl2 = pl & (pl << 1);
+            let l4 = l2 & after(l2, pl2, 2);
+            let pl4 = pl2 & (pl2 << 2);
+            let l8 = l4 & after(l4, pl4, 4);
+            let deep = l8 & after(l, pl, 8);
+            counts[1] += pop(l & !after(l, pl, 1));
+            counts[2] += pop(l & after(self.space, prev.space, 1));
+            counts[3] += pop(l);
+            counts[4] += pop(deep);
+            if (self.upper | prev.upper) != 0 {
+                counts[5] += pop(self.upper & after(self.lower, prev.lower, 1));
+                counts[6] += pop(self.upper & after(self.upper, prev.upper, 1));
+                counts[7] += pop(self.lower & after(self.upper, prev.upper, 1));
+            }
         }
         let d = self.digit;
         if d != 0 {
@@ -654,15 +655,20 @@ impl Masks {
             counts[8] += pop(d & !after(d, prev.digit, 1));
             counts[9] += pop(d2 & after(d2, pd2, 2));
         }
-        counts[10] += pop(p);
-        counts[11] += pop(p & !after(p, pp, 1));
-        counts[12] += pop(self.space & after(self.space, prev.space, 1));
-        counts[13] += pop(self.breaks);
-        counts[14] += pop(ws & !after(ws, pws, 1));
-        if self.non_ascii != 0 {
-            counts[15] += pop(self.non_ascii & !after(self.non_ascii, prev.non_ascii, 1));
+        let p = self.punct;
+        if p != 0 {
+            counts[10] += pop(p);
+            counts[11] += pop(p & !after(p, prev.punct, 1));
+        }
+        let ws = self.space | self.breaks;
+        if ws != 0 {
+            let pws = prev.space | prev.breaks;
+            counts[12] += pop(self.space & after(self.space, prev.space, 1));
+            counts[13] += pop(self.breaks);
+            counts[14] += pop(ws & !after(ws, pws, 1));
         }
         if self.non_ascii != 0 {
+            counts[15] += pop(self.non_ascii & !after(self.non_ascii, prev.non_ascii, 1));
             self.count_scripts(prev, text, start, counts);
         }
     }
