@@ -1,11 +1,12 @@
 //! Character-class counts that predict BPE token counts without running BPE.
 //!
 //! The text is read in 64-byte blocks. Each block becomes one bit mask per ASCII class (lower,
-//! upper, digit, space, other whitespace, non-ASCII), built eight bytes at a time with SWAR
-//! arithmetic; the features are popcounts of those masks and of their shifted combinations
+//! upper, digit, space, other whitespace, non-ASCII), built with SIMD compares (AVX2 or SSE2,
+//! SWAR elsewhere); the features are popcounts of those masks and of their shifted combinations
 //! (run starts, letters deep inside long runs, case changes). Non-ASCII characters are counted
-//! by script, decoded from their UTF-8 leading byte. Every feature is a sum over the text, so
-//! an estimate is one dot product with the weights fitted per encoding (`weights.rs`).
+//! by script, mostly by popcounts of UTF-8 leading-byte range masks, the rest by a table keyed
+//! by their first two bytes. Every feature is a sum over the text, so an estimate is one dot
+//! product with the weights fitted per encoding (`weights.rs`).
 
 /// Feature names, in the order of [`Features::counts`] and of the fitted weights.
 pub const NAMES: [&str; N_FEATURES] = [
@@ -515,6 +516,12 @@ mod simd {
         let avx2 = !is_x86_feature_detected!("avx2") || unsafe { classify_avx2(block) } == want;
         sse2 == want && avx2
     }
+
+    /// The SSE2 path's counts, whatever this CPU has.
+    #[cfg(test)]
+    pub(super) fn scan_sse2(text: &str) -> [u64; N_FEATURES] {
+        super::scan(text, Sse2)
+    }
 }
 
 /// SWAR classification: eight bytes per `u64`, classes by carry-free byte-wise compares. The
@@ -892,7 +899,10 @@ mod tests {
         }
         texts.push(texts.concat());
         for text in &texts {
-            assert_eq!(Features::of(text).counts, reference(text), "{text:?}");
+            let want = reference(text);
+            assert_eq!(Features::of(text).counts, want, "{text:?}");
+            #[cfg(target_arch = "x86_64")]
+            assert_eq!(simd::scan_sse2(text), want, "SSE2: {text:?}");
         }
     }
 
