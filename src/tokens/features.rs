@@ -897,6 +897,13 @@ mod tests {
         for shift in 1..8 {
             texts.push(format!("{}{edges}", "a".repeat(shift)));
         }
+        // A lone character whose second byte settles its script, at every block offset (its
+        // lead may end a block whose successor holds no such lead).
+        for c in ['\u{800}', '\u{905}', '\u{E01}', '\u{3042}'] {
+            for shift in 0..64 {
+                texts.push(format!("{}{c}{}", "a".repeat(shift), "a".repeat(64)));
+            }
+        }
         texts.push(texts.concat());
         for text in &texts {
             let want = reference(text);
