@@ -1,14 +1,15 @@
 //! Token estimator and exact-counter throughput on the token corpus.
 //!
 //! `cargo bench --bench tokens` (release profile: fat LTO). Targets: the estimator >= 1 GB/s on a
-//! 10 MB mixed file and >= 0.8 GB/s on every category, single thread. The corpus is read from
-//! `../shared/corpus/tokens/train.jsonl`, or from `$RAVELIN_TOKEN_CORPUS`.
+//! 10 MB mixed file and >= 0.8 GB/s on every category, single thread. Exact counts on one
+//! thread (`count_serial`) and in parallel chunks (`count_tokens`, rayon's pool). The corpus
+//! is read from `../shared/corpus/tokens/train.jsonl`, or from `$RAVELIN_TOKEN_CORPUS`.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ravelin::tokens::{count_tokens, estimate_fast, Encoding};
+use ravelin::tokens::{count_serial, count_tokens, estimate_fast, Encoding};
 
 fn corpus() -> BTreeMap<String, Vec<String>> {
     let path = std::env::var("RAVELIN_TOKEN_CORPUS").unwrap_or_else(|_| {
@@ -72,7 +73,10 @@ fn bench(c: &mut Criterion) {
     let one_mb = file_of(&all, 1 << 20);
     group.throughput(Throughput::Bytes(one_mb.len() as u64));
     for encoding in Encoding::ALL {
-        group.bench_function(format!("{}_mixed_1MB", encoding.name()), |b| {
+        group.bench_function(format!("{}_mixed_1MB_serial", encoding.name()), |b| {
+            b.iter(|| count_serial(black_box(&one_mb), encoding));
+        });
+        group.bench_function(format!("{}_mixed_1MB_parallel", encoding.name()), |b| {
             b.iter(|| count_tokens(black_box(&one_mb), encoding));
         });
     }

@@ -1,11 +1,12 @@
 //! Character-class counts that predict BPE token counts without running BPE.
 //!
 //! The text is read in 64-byte blocks. Each block becomes one bit mask per ASCII class (lower,
-//! upper, digit, space, other whitespace, non-ASCII), built eight bytes at a time with SWAR
-//! arithmetic; the features are popcounts of those masks and of their shifted combinations
+//! upper, digit, space, other whitespace, non-ASCII), built with SIMD compares (AVX2 or SSE2,
+//! SWAR elsewhere); the features are popcounts of those masks and of their shifted combinations
 //! (run starts, letters deep inside long runs, case changes). Non-ASCII characters are counted
-//! by script, decoded from their UTF-8 leading byte. Every feature is a sum over the text, so
-//! an estimate is one dot product with the weights fitted per encoding (`weights.rs`).
+//! by script, mostly by popcounts of UTF-8 leading-byte range masks, the rest by a table keyed
+//! by their first two bytes. Every feature is a sum over the text, so an estimate is one dot
+//! product with the weights fitted per encoding (`weights.rs`).
 
 /// Feature names, in the order of [`Features::counts`] and of the fitted weights.
 pub const NAMES: [&str; N_FEATURES] = [
@@ -112,14 +113,144 @@ static BY_LEAD: [u8; 4096] = {
     table
 };
 
-/// Leading-byte ranges that settle a script alone (inclusive), with its class: most CJK,
-/// Hangul, symbol and emoji characters are counted by popcount, not one table lookup each.
-const SETTLED: [(u8, u8, usize); 4] = [
-    (0xE4, 0xE9, script(0x4000) as usize), // U+4000..U+9FFF: CJK ideographs
-    (0xEB, 0xED, script(0xB000) as usize), // U+B000..U+D7FF: Hangul (U+D800.. cannot occur)
-    (0xE2, 0xE2, script(0x2000) as usize), // U+2000..U+2FFF: punctuation, symbols
-    (0xF0, 0xF4, script(0x10000) as usize), // astral: emoji and the rest
+/// Leading-byte ranges that settle a script alone (inclusive), with its class: most
+/// non-ASCII characters are counted by popcount, not one table lookup each.
+const SETTLED: [(u8, u8, u8); 9] = [
+    (0xC2, 0xCC, script(0x80)), // U+0080..U+033F: Latin-1, Latin Extended, IPA
+    (0xCE, 0xCF, script(0x380)), // U+0380..U+03FF: Greek
+    (0xD0, 0xD3, script(0x400)), // U+0400..U+04FF: Cyrillic
+    (0xD5, 0xD5, script(0x540)), // U+0540..U+057F: Armenian
+    (0xD7, 0xDF, script(0x5C0)), // U+05C0..U+07FF: Hebrew, Arabic, Syriac, Thaana
+    (0xE2, 0xE2, script(0x2000)), // U+2000..U+2FFF: punctuation, symbols
+    (0xE4, 0xE9, script(0x4000)), // U+4000..U+9FFF: CJK ideographs
+    (0xEB, 0xED, script(0xB000)), // U+B000..U+D7FF: Hangul (U+D800.. cannot occur)
+    (0xF0, 0xF4, script(0x10000)), // astral: emoji and the rest
 ];
+
+/// A three-byte lead whose script its second byte settles: `rest` unless the second byte lies
+/// in one of the `next` ranges.
+struct ByNext {
+    lead: u8,
+    rest: u8,
+    next: &'static [(u8, u8, u8)],
+}
+
+const BY_NEXT: [ByNext; 2] = [
+    ByNext {
+        lead: 0xE0, // U+0800..U+0FFF: Indic scripts and Thai
+        rest: script(0x980),
+        next: &[
+            (0xA0, 0xA3, script(0x800)), // Samaritan, Mandaic, Arabic Extended
+            (0xA4, 0xA5, script(0x900)), // Devanagari
+            (0xB8, 0xBB, script(0xE00)), // Thai, Lao
+        ],
+    },
+    ByNext {
+        lead: 0xE3, // U+3000..U+3FFF: CJK punctuation, kana, then ideographs
+        rest: script(0x3200),
+        next: &[(0x80, 0x87, script(0x3000))],
+    },
+];
+
+/// A byte range the classifier marks (inclusive), and when a block needs it.
+#[derive(Clone, Copy)]
+struct Range {
+    lo: u8,
+    hi: u8,
+    need: Need,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Need {
+    /// In every block with non-ASCII bytes.
+    Always,
+    /// Where range `.0` (a group of leading bytes) has a byte.
+    Leads(usize),
+    /// Where lead range `.0` has a byte, or the block starts inside a character (whose lead
+    /// the previous block holds).
+    Next(usize),
+}
+
+/// Two- and three/four-byte leads: blocks without any skip their ranges.
+const TWO_BYTE: usize = 0;
+const LONGER: usize = 1;
+const GROUPS: usize = 2;
+
+/// How many byte ranges the classifier marks besides the ASCII classes.
+const N_RANGES: usize = {
+    let mut n = GROUPS + SETTLED.len();
+    let mut i = 0;
+    while i < BY_NEXT.len() {
+        n += 1 + BY_NEXT[i].next.len();
+        i += 1;
+    }
+    n
+};
+
+/// The lead groups, then the ranges of [`SETTLED`] and [`BY_NEXT`] (each lead, then its
+/// `next` ranges), in the order [`Masks::count_scripts`] reads them.
+const RANGES: [Range; N_RANGES] = {
+    const fn range(lo: u8, hi: u8, need: Need) -> Range {
+        Range { lo, hi, need }
+    }
+    const fn group(lo: u8) -> Need {
+        Need::Leads(if lo < 0xE0 { TWO_BYTE } else { LONGER })
+    }
+    let mut ranges = [range(0, 0, Need::Always); N_RANGES];
+    ranges[TWO_BYTE] = range(0xC0, 0xDF, Need::Always);
+    ranges[LONGER] = range(0xE0, 0xFF, Need::Always);
+    let mut at = GROUPS;
+    let mut i = 0;
+    while i < SETTLED.len() {
+        ranges[at] = range(SETTLED[i].0, SETTLED[i].1, group(SETTLED[i].0));
+        at += 1;
+        i += 1;
+    }
+    i = 0;
+    while i < BY_NEXT.len() {
+        let lead = at;
+        ranges[at] = range(BY_NEXT[i].lead, BY_NEXT[i].lead, group(BY_NEXT[i].lead));
+        at += 1;
+        let mut j = 0;
+        while j < BY_NEXT[i].next.len() {
+            ranges[at] = range(BY_NEXT[i].next[j].0, BY_NEXT[i].next[j].1, Need::Next(lead));
+            at += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    assert!(at == N_RANGES);
+    ranges
+};
+
+/// Runs `$body` once per index of [`RANGES`], bound to the constant `$k`: unrolled, each
+/// range's bounds fold into the compare's constants (LLVM leaves a loop over 17 ranges rolled,
+/// re-deriving them at run time).
+macro_rules! each_range {
+    ($k:ident => $body:block) => {
+        $crate::tokens::features::each_range!(@ $k $body 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+    };
+    (@ $k:ident $body:block $($i:literal)*) => {{
+        const _: () = assert!($crate::tokens::features::N_RANGES == [$($i),*].len());
+        $({
+            const $k: usize = $i;
+            $body
+        })*
+    }};
+}
+use each_range;
+
+/// Whether a block with non-ASCII bytes needs `range`'s mask (those it does not need stay
+/// empty), given the masks of the ranges before it in `c`.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn needed(range: &Range, c: &Classes, block: &[u8; 64]) -> bool {
+    match range.need {
+        Need::Always => true,
+        Need::Leads(j) => c[N_ASCII + j] != 0,
+        Need::Next(j) => c[N_ASCII + j] != 0 || block[0] & 0xC0 == 0x80,
+    }
+}
 
 /// Sums of the classifier's counts over a text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,25 +268,10 @@ impl Features {
     /// assert_eq!(f.counts[letters], 10);
     /// ```
     pub fn of(text: &str) -> Self {
-        let mut counts = [0u64; N_FEATURES];
-        counts[TEXTS] = 1;
-        let bytes = text.as_bytes();
-        let mut prev = Masks::default();
-        let mut blocks = bytes.chunks_exact(64);
-        let mut start = 0;
-        for block in &mut blocks {
-            let m = Masks::of(block.try_into().expect("64-byte block"), u64::MAX);
-            m.count(&prev, bytes, start, &mut counts);
-            prev = m;
-            start += 64;
-        }
-        let tail = blocks.remainder();
-        if !tail.is_empty() {
-            let mut padded = [0u8; 64];
-            padded[..tail.len()].copy_from_slice(tail);
-            let valid = (1u64 << tail.len()) - 1;
-            Masks::of(&padded, valid).count(&prev, bytes, start, &mut counts);
-        }
+        #[cfg(target_arch = "x86_64")]
+        let counts = simd::scan(text);
+        #[cfg(not(target_arch = "x86_64"))]
+        let counts = scan(text, swar::Swar);
         Self { counts }
     }
 
@@ -167,6 +283,34 @@ impl Features {
             .map(|(&c, &w)| c as f64 * w)
             .sum()
     }
+}
+
+/// The feature counts of `text`, its 64-byte blocks classified by `classifier`. Inlined into
+/// each instruction set's entry point, so one body serves them all.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn scan(text: &str, classifier: impl Classify) -> [u64; N_FEATURES] {
+    let mut counts = [0u64; N_FEATURES];
+    counts[TEXTS] = 1;
+    let bytes = text.as_bytes();
+    let mut prev = Masks::default();
+    let mut blocks = bytes.chunks_exact(64);
+    let mut start = 0;
+    for block in &mut blocks {
+        let block = block.try_into().expect("64-byte block");
+        let m = Masks::of(classifier.classify(block), u64::MAX);
+        m.count(&prev, bytes, start, &mut counts);
+        prev = m;
+        start += 64;
+    }
+    let tail = blocks.remainder();
+    if !tail.is_empty() {
+        let mut padded = [0u8; 64];
+        padded[..tail.len()].copy_from_slice(tail);
+        let valid = (1u64 << tail.len()) - 1;
+        Masks::of(classifier.classify(&padded), valid).count(&prev, bytes, start, &mut counts);
+    }
+    counts
 }
 
 /// One bit per byte of a 64-byte block, for each byte class.
@@ -183,9 +327,8 @@ struct Masks {
     punct: u64,
     /// UTF-8 leading bytes of multi-byte characters (`0b11xx_xxxx`).
     lead: u64,
-    /// Leading bytes in each [`SETTLED`] range (left empty where no SIMD classifier finds
-    /// them: those leads take the table lookup, with the same result).
-    settled: [u64; 4],
+    /// Bytes in each of [`RANGES`] (left empty in blocks without non-ASCII bytes).
+    ranges: [u64; N_RANGES],
 }
 
 /// `mask` moved one position later in the text, with the previous block's last bits shifted in.
@@ -194,91 +337,211 @@ fn after(mask: u64, prev: u64, k: u32) -> u64 {
     (mask << k) | (prev >> (64 - k))
 }
 
-/// Per-class bit masks of a 64-byte block, in the order of [`Masks`]' fields.
-type Classes = [u64; 11];
+/// Number of ASCII classes the classifiers mark before [`RANGES`].
+const N_ASCII: usize = 7;
 
-/// SSE2 classification, sixteen bytes per compare and one `movemask` per class. SSE2 is part of
-/// every x86-64 CPU (the wheel's baseline target), so no runtime detection is needed. The
-/// functions are `unsafe` only because `#[target_feature]` requires it at the crate's MSRV;
-/// their one requirement is SSE2, which the `cfg` guarantees.
-#[cfg(target_feature = "sse2")]
+/// Per-class bit masks of a 64-byte block, in the order of [`Masks`]' fields.
+type Classes = [u64; N_ASCII + N_RANGES];
+
+/// A byte classifier for 64-byte blocks, one per instruction set.
+trait Classify: Copy {
+    fn classify(self, block: &[u8; 64]) -> Classes;
+}
+
+/// SIMD classification: AVX2 (32 bytes per compare) with POPCNT where the CPU has them
+/// (detected at run time), else SSE2 (16 bytes), part of every x86-64 CPU; one `movemask` per
+/// class and chunk. This module holds the crate's only `unsafe` code: intrinsics, and the
+/// AVX2 entry point, sound exactly where the CPU has AVX2 and POPCNT, which [`scan`] checks.
+/// The classifiers carry no `#[target_feature]` of their own, so they (and the intrinsics)
+/// inline into each entry point's loop.
+#[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
-mod sse2 {
+mod simd {
     use std::arch::x86_64::{
-        __m128i, _mm_add_epi8, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8, _mm_set_epi64x, _mm_slli_epi16,
+        __m128i, __m256i, _mm256_add_epi8, _mm256_cmpeq_epi8, _mm256_cmpgt_epi8,
+        _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8,
+        _mm256_slli_epi16, _mm_add_epi8, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128,
+        _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_slli_epi16,
     };
+
+    use super::{Classes, Classify, N_ASCII, N_FEATURES, RANGES};
+
+    /// The SSE2 classifier: SSE2 is part of the x86-64 baseline.
+    #[derive(Clone, Copy)]
+    struct Sse2;
+
+    /// The AVX2 classifier; a value proves the CPU has AVX2 (only [`scan`] makes one).
+    #[derive(Clone, Copy)]
+    struct Avx2(());
+
+    impl Classify for Sse2 {
+        #[allow(clippy::inline_always)]
+        #[inline(always)]
+        fn classify(self, block: &[u8; 64]) -> Classes {
+            // SAFETY: SSE2 is part of every x86-64 CPU.
+            unsafe { classify_sse2(block) }
+        }
+    }
+
+    impl Classify for Avx2 {
+        #[allow(clippy::inline_always)]
+        #[inline(always)]
+        fn classify(self, block: &[u8; 64]) -> Classes {
+            // SAFETY: an `Avx2` exists only where the CPU has AVX2.
+            unsafe { classify_avx2(block) }
+        }
+    }
+
+    /// The feature counts of `text` with the best instruction set this CPU has.
+    pub(super) fn scan(text: &str) -> [u64; N_FEATURES] {
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("popcnt") {
+            // SAFETY: both features were detected just above.
+            unsafe { scan_avx2(text) }
+        } else {
+            super::scan(text, Sse2)
+        }
+    }
+
+    #[target_feature(enable = "avx2,popcnt")]
+    unsafe fn scan_avx2(text: &str) -> [u64; N_FEATURES] {
+        super::scan(text, Avx2(()))
+    }
+
+    /// One byte as the `i8` the signed compares see.
+    const fn signed(b: u8) -> i8 {
+        i8::from_ne_bytes([b])
+    }
 
     /// `0xFF` in each byte lying in `lo..=hi`: a wrapping bias moves the range to the bottom
     /// of the signed bytes, so one signed compare tests both ends (`lo <= hi`, a range of
     /// fewer than 128 bytes).
-    #[inline]
-    #[target_feature(enable = "sse2")]
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     unsafe fn within(x: __m128i, lo: u8, hi: u8) -> __m128i {
-        let signed = |b: u8| i8::from_ne_bytes([b]);
         let bias = _mm_set1_epi8(signed(0x80u8.wrapping_sub(lo)));
         let limit = _mm_set1_epi8(signed(0x81 + (hi - lo)));
         _mm_cmplt_epi8(_mm_add_epi8(x, bias), limit)
     }
 
-    /// The high bit of each byte, as sixteen bits.
-    #[inline]
-    #[target_feature(enable = "sse2")]
-    unsafe fn bits(x: __m128i) -> u64 {
-        u64::from(_mm_movemask_epi8(x) as u32)
+    /// [`within`] for 32 bytes.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    unsafe fn within32(x: __m256i, lo: u8, hi: u8) -> __m256i {
+        let bias = _mm256_set1_epi8(signed(0x80u8.wrapping_sub(lo)));
+        let limit = _mm256_set1_epi8(signed(0x81 + (hi - lo)));
+        _mm256_cmpgt_epi8(limit, _mm256_add_epi8(x, bias))
     }
 
-    #[inline]
-    #[target_feature(enable = "sse2")]
-    pub(super) unsafe fn classify(block: &[u8; 64]) -> super::Classes {
-        let load = |chunk: &[u8]| {
-            let half = |at: usize| i64::from_le_bytes(chunk[at..at + 8].try_into().expect("8"));
-            _mm_set_epi64x(half(8), half(0))
-        };
-        let mut c = [0u64; 11];
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    unsafe fn classify_sse2(block: &[u8; 64]) -> Classes {
+        // The high bit of each byte, as sixteen bits.
+        let high_bits = |x: __m128i| u64::from(_mm_movemask_epi8(x) as u16);
+        let mut c = [0u64; N_ASCII + super::N_RANGES];
         for (i, chunk) in block.chunks_exact(16).enumerate() {
-            let x = load(chunk);
-            // Case-folded, letters are one range; ASCII bit 5 (moved to bit 7) tells the case.
-            let letter = bits(within(_mm_or_si128(x, _mm_set1_epi8(0x20)), b'a', b'z'));
-            let bit5 = bits(_mm_slli_epi16::<2>(x));
-            let high = bits(x);
+            let x = _mm_loadu_si128(chunk.as_ptr().cast());
             let at = 16 * i;
+            // Case-folded, letters are one range; ASCII bit 5 (moved to bit 7) tells the case.
+            let letter = high_bits(within(_mm_or_si128(x, _mm_set1_epi8(0x20)), b'a', b'z'));
+            let bit5 = high_bits(_mm_slli_epi16::<2>(x));
+            let high = high_bits(x);
             c[0] |= (letter & bit5) << at;
             c[1] |= (letter & !bit5) << at;
-            c[2] |= bits(within(x, b'0', b'9')) << at;
-            c[3] |= bits(_mm_cmpeq_epi8(x, _mm_set1_epi8(0x20))) << at;
-            c[4] |= bits(within(x, b'\t', b'\r')) << at;
+            c[2] |= high_bits(within(x, b'0', b'9')) << at;
+            c[3] |= high_bits(_mm_cmpeq_epi8(x, _mm_set1_epi8(0x20))) << at;
+            c[4] |= high_bits(within(x, b'\t', b'\r')) << at;
             c[5] |= high << at;
-            c[6] |= (high & bits(_mm_slli_epi16::<1>(x))) << at;
+            c[6] |= (high & high_bits(_mm_slli_epi16::<1>(x))) << at;
         }
         if c[5] != 0 {
-            for (i, chunk) in block.chunks_exact(16).enumerate() {
-                let x = load(chunk);
-                for (k, &(lo, hi, _)) in super::SETTLED.iter().enumerate() {
-                    c[7 + k] |= bits(within(x, lo, hi)) << (16 * i);
+            let x: [__m128i; 4] =
+                std::array::from_fn(|i| _mm_loadu_si128(block[16 * i..].as_ptr().cast()));
+            super::each_range!(K => {
+                let r = &RANGES[K];
+                if super::needed(r, &c, block) {
+                    c[N_ASCII + K] = high_bits(within(x[0], r.lo, r.hi))
+                        | high_bits(within(x[1], r.lo, r.hi)) << 16
+                        | high_bits(within(x[2], r.lo, r.hi)) << 32
+                        | high_bits(within(x[3], r.lo, r.hi)) << 48;
                 }
-            }
+            });
         }
         c
     }
-}
 
-/// Classes of a block: SSE2 where the build targets it (every x86-64 build), SWAR elsewhere.
-#[inline]
-fn classify(block: &[u8; 64]) -> Classes {
-    #[cfg(target_feature = "sse2")]
-    #[allow(unsafe_code)]
-    // SAFETY: the only requirement of `sse2::classify` is SSE2, which this cfg guarantees at
-    // compile time (rustc enables it for every x86-64 target).
-    return unsafe { sse2::classify(block) };
-    #[cfg(not(target_feature = "sse2"))]
-    swar::classify(block)
+    /// Requires AVX2.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    unsafe fn classify_avx2(block: &[u8; 64]) -> Classes {
+        let high_bits = |x: __m256i| u64::from(_mm256_movemask_epi8(x) as u32);
+        let mut c = [0u64; N_ASCII + super::N_RANGES];
+        for (i, chunk) in block.chunks_exact(32).enumerate() {
+            let x = _mm256_loadu_si256(chunk.as_ptr().cast());
+            let at = 32 * i;
+            let letter = high_bits(within32(
+                _mm256_or_si256(x, _mm256_set1_epi8(0x20)),
+                b'a',
+                b'z',
+            ));
+            let bit5 = high_bits(_mm256_slli_epi16::<2>(x));
+            let high = high_bits(x);
+            c[0] |= (letter & bit5) << at;
+            c[1] |= (letter & !bit5) << at;
+            c[2] |= high_bits(within32(x, b'0', b'9')) << at;
+            c[3] |= high_bits(_mm256_cmpeq_epi8(x, _mm256_set1_epi8(0x20))) << at;
+            c[4] |= high_bits(within32(x, b'\t', b'\r')) << at;
+            c[5] |= high << at;
+            c[6] |= (high & high_bits(_mm256_slli_epi16::<1>(x))) << at;
+        }
+        if c[5] != 0 {
+            let x0 = _mm256_loadu_si256(block.as_ptr().cast());
+            let x1 = _mm256_loadu_si256(block[32..].as_ptr().cast());
+            super::each_range!(K => {
+                let r = &RANGES[K];
+                if super::needed(r, &c, block) {
+                    c[N_ASCII + K] = high_bits(within32(x0, r.lo, r.hi))
+                        | high_bits(within32(x1, r.lo, r.hi)) << 32;
+                }
+            });
+        }
+        c
+    }
+
+    /// Each instruction set's classes against the portable SWAR ones.
+    #[cfg(test)]
+    pub(super) fn classifiers_agree(block: &[u8; 64]) -> bool {
+        let want = super::swar::classify(block);
+        // SAFETY: SSE2 is part of the x86-64 baseline; AVX2 is checked before use.
+        let sse2 = unsafe { classify_sse2(block) };
+        let avx2 = !is_x86_feature_detected!("avx2") || unsafe { classify_avx2(block) } == want;
+        sse2 == want && avx2
+    }
+
+    /// The SSE2 path's counts, whatever this CPU has.
+    #[cfg(test)]
+    pub(super) fn scan_sse2(text: &str) -> [u64; N_FEATURES] {
+        super::scan(text, Sse2)
+    }
 }
 
 /// SWAR classification: eight bytes per `u64`, classes by carry-free byte-wise compares. The
-/// portable fallback for other CPUs (and the SSE2 version's oracle in tests).
-#[cfg(any(test, not(target_feature = "sse2")))]
+/// portable fallback for other CPUs (and the SIMD versions' oracle in tests).
+#[cfg(any(test, not(target_arch = "x86_64")))]
 mod swar {
+    use super::{Classes, N_ASCII};
+
+    /// The portable classifier.
+    #[cfg(not(target_arch = "x86_64"))]
+    #[derive(Clone, Copy)]
+    pub(super) struct Swar;
+
+    #[cfg(not(target_arch = "x86_64"))]
+    impl super::Classify for Swar {
+        fn classify(self, block: &[u8; 64]) -> Classes {
+            classify(block)
+        }
+    }
+
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
 
@@ -301,12 +564,13 @@ mod swar {
         x ^ t ^ (t << 28)
     }
 
-    /// Classes of a block (no [`super::SETTLED`] masks). Word `i`'s class bits (the high bit of each byte `j`) are packed at
+    /// Classes of a block. Word `i`'s class bits (the high bit of each byte `j`) are packed at
     /// bit `8j + i`, which is the transpose of the block's byte order; one [`transpose`] per
-    /// class then restores it. Shifts and ORs only: no multiply for the vectorizer to emulate.
+    /// ASCII class then restores it. Shifts and ORs only: no multiply for the vectorizer to
+    /// emulate. The [`RANGES`] (non-ASCII bytes, rare outside the SIMD builds) go byte by byte.
     #[inline]
-    pub(super) fn classify(block: &[u8; 64]) -> super::Classes {
-        let mut c = [0u64; 11];
+    pub(super) fn classify(block: &[u8; 64]) -> Classes {
+        let mut c = [0u64; N_ASCII + super::N_RANGES];
         for (i, word) in block.chunks_exact(8).enumerate() {
             let x = u64::from_le_bytes(word.try_into().expect("8 bytes"));
             let high = x & HIGH;
@@ -323,7 +587,19 @@ mod swar {
             c[5] |= high >> shift;
             c[6] |= (high & (x << 1)) >> shift;
         }
-        c.map(transpose)
+        for m in &mut c[..N_ASCII] {
+            *m = transpose(*m);
+        }
+        if c[5] != 0 {
+            for (k, r) in super::RANGES.iter().enumerate() {
+                if super::needed(r, &c, block) {
+                    let bits = block.iter().enumerate();
+                    let within = |b: &u8| (r.lo..=r.hi).contains(b);
+                    c[N_ASCII + k] = bits.map(|(i, b)| u64::from(within(b)) << i).sum();
+                }
+            }
+        }
+        c
     }
 }
 
@@ -332,9 +608,10 @@ impl Masks {
     // registers instead of being copied through memory between calls.
     #[allow(clippy::inline_always)]
     #[inline(always)]
-    fn of(block: &[u8; 64], valid: u64) -> Self {
-        let [lower, upper, digit, space, breaks, non_ascii, lead, s0, s1, s2, s3] =
-            classify(block).map(|m| m & valid);
+    fn of(classes: Classes, valid: u64) -> Self {
+        let c = classes.map(|m| m & valid);
+        let [lower, upper, digit, space, breaks, non_ascii, lead] =
+            c[..N_ASCII].try_into().expect("ASCII classes");
         Self {
             lower,
             upper,
@@ -344,7 +621,7 @@ impl Masks {
             non_ascii,
             punct: valid & !(lower | upper | digit | space | breaks | non_ascii),
             lead,
-            settled: [s0, s1, s2, s3],
+            ranges: c[N_ASCII..].try_into().expect("ranges"),
         }
     }
 
@@ -357,25 +634,26 @@ impl Masks {
     #[inline(always)]
     fn count(&self, prev: &Self, text: &[u8], start: usize, counts: &mut [u64; N_FEATURES]) {
         let pop = |m: u64| u64::from(m.count_ones());
+        // Every feature counts positions of this block, so a class absent here skips its
+        // features (most blocks of a non-Latin script have no letters, spaces or punctuation).
         let (l, pl) = (self.letters(), prev.letters());
-        let (p, pp) = (self.punct, prev.punct);
-        let ws = self.space | self.breaks;
-        let pws = prev.space | prev.breaks;
-        // Letters with 8 letters before them: doubling shifts (1, 2, 4), then one of 1.
-        let l2 = l & after(l, pl, 1);
-        let pl2 = pl & (pl << 1);
-        let l4 = l2 & after(l2, pl2, 2);
-        let pl4 = pl2 & (pl2 << 2);
-        let l8 = l4 & after(l4, pl4, 4);
-        let deep = l8 & after(l, pl, 8);
-        counts[1] += pop(l & !after(l, pl, 1));
-        counts[2] += pop(l & after(self.space, prev.space, 1));
-        counts[3] += pop(l);
-        counts[4] += pop(deep);
-        if (self.upper | prev.upper) != 0 {
-            counts[5] += pop(self.upper & after(self.lower, prev.lower, 1));
-            counts[6] += pop(self.upper & after(self.upper, prev.upper, 1));
-            counts[7] += pop(self.lower & after(self.upper, prev.upper, 1));
+        if l != 0 {
+            // Letters with 8 letters before them: doubling shifts (1, 2, 4), then one of 1.
+            let l2 = l & after(l, pl, 1);
+            let pl2 = pl & (pl << 1);
+            let l4 = l2 & after(l2, pl2, 2);
+            let pl4 = pl2 & (pl2 << 2);
+            let l8 = l4 & after(l4, pl4, 4);
+            let deep = l8 & after(l, pl, 8);
+            counts[1] += pop(l & !after(l, pl, 1));
+            counts[2] += pop(l & after(self.space, prev.space, 1));
+            counts[3] += pop(l);
+            counts[4] += pop(deep);
+            if (self.upper | prev.upper) != 0 {
+                counts[5] += pop(self.upper & after(self.lower, prev.lower, 1));
+                counts[6] += pop(self.upper & after(self.upper, prev.upper, 1));
+                counts[7] += pop(self.lower & after(self.upper, prev.upper, 1));
+            }
         }
         let d = self.digit;
         if d != 0 {
@@ -384,22 +662,56 @@ impl Masks {
             counts[8] += pop(d & !after(d, prev.digit, 1));
             counts[9] += pop(d2 & after(d2, pd2, 2));
         }
-        counts[10] += pop(p);
-        counts[11] += pop(p & !after(p, pp, 1));
-        counts[12] += pop(self.space & after(self.space, prev.space, 1));
-        counts[13] += pop(self.breaks);
-        counts[14] += pop(ws & !after(ws, pws, 1));
+        let p = self.punct;
+        if p != 0 {
+            counts[10] += pop(p);
+            counts[11] += pop(p & !after(p, prev.punct, 1));
+        }
+        let ws = self.space | self.breaks;
+        if ws != 0 {
+            let pws = prev.space | prev.breaks;
+            counts[12] += pop(self.space & after(self.space, prev.space, 1));
+            counts[13] += pop(self.breaks);
+            counts[14] += pop(ws & !after(ws, pws, 1));
+        }
         if self.non_ascii != 0 {
             counts[15] += pop(self.non_ascii & !after(self.non_ascii, prev.non_ascii, 1));
+            self.count_scripts(prev, text, start, counts);
         }
+    }
 
-        if self.lead == 0 {
-            return;
-        }
+    /// Counts non-ASCII characters by script: by popcount for the leading bytes in
+    /// [`SETTLED`] and [`BY_NEXT`], by the [`BY_LEAD`] table for the rest.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn count_scripts(
+        &self,
+        prev: &Self,
+        text: &[u8],
+        start: usize,
+        counts: &mut [u64; N_FEATURES],
+    ) {
+        let pop = |m: u64| u64::from(m.count_ones());
         let mut leads = self.lead;
-        for (&m, &(_, _, class)) in self.settled.iter().zip(&SETTLED) {
-            counts[class] += pop(m);
+        for (&m, &(_, _, class)) in self.ranges[GROUPS..].iter().zip(&SETTLED) {
+            counts[usize::from(class)] += pop(m);
             leads &= !m;
+        }
+        let mut at = GROUPS + SETTLED.len();
+        for by in &BY_NEXT {
+            // Each lead counts as `rest` here; its second byte (maybe in the next block, so
+            // always after the lead is counted) moves it to its own class.
+            let lead = self.ranges[at];
+            let second = after(lead, prev.ranges[at], 1);
+            leads &= !lead;
+            counts[usize::from(by.rest)] += pop(lead);
+            for &(_, _, class) in by.next {
+                at += 1;
+                let moved = pop(second & self.ranges[at]);
+                counts[usize::from(by.rest)] -= moved;
+                counts[usize::from(class)] += moved;
+            }
+            at += 1;
         }
         while leads != 0 {
             let at = start + leads.trailing_zeros() as usize;
@@ -446,22 +758,15 @@ mod tests {
     }
 
     #[test]
-    fn classifier_matches_std_predicates() {
+    fn classifiers_match_std_predicates() {
         let ascii: String = (0..128u8).map(char::from).collect();
-        let text = format!("{ascii}Hello wORLD \t\r\n ~!{{}}[] über 東京 🙂 ÿ").repeat(3);
+        let text =
+            format!("{ascii}Hello wORLD \t\r\n ~!{{}}[] über 東京 🙂 ÿ नमस्ते ไทย かな").repeat(3);
         for block in text.as_bytes().chunks_exact(64) {
             let block: &[u8; 64] = block.try_into().unwrap();
             let c = swar::classify(block);
-            #[cfg(target_feature = "sse2")]
-            {
-                let fast = classify(block);
-                assert_eq!(fast[..7], c[..7]);
-                for (k, &(lo, hi, _)) in SETTLED.iter().enumerate() {
-                    for (i, &b) in block.iter().enumerate() {
-                        assert_eq!(fast[7 + k] >> i & 1 == 1, (lo..=hi).contains(&b));
-                    }
-                }
-            }
+            #[cfg(target_arch = "x86_64")]
+            assert!(simd::classifiers_agree(block));
             for (i, &b) in block.iter().enumerate() {
                 let bit = |m: u64| m >> i & 1 == 1;
                 assert_eq!(bit(c[0]), b.is_ascii_lowercase());
@@ -471,6 +776,11 @@ mod tests {
                 assert_eq!(bit(c[4]), (b'\t'..=b'\r').contains(&b));
                 assert_eq!(bit(c[5]), b >= 0x80);
                 assert_eq!(bit(c[6]), b >= 0xC0);
+                for (k, r) in RANGES.iter().enumerate() {
+                    // A range a block does not need stays empty.
+                    let skipped = r.need != Need::Always && c[N_ASCII + k] == 0;
+                    assert!(skipped || bit(c[N_ASCII + k]) == (r.lo..=r.hi).contains(&b));
+                }
             }
         }
     }
@@ -587,9 +897,19 @@ mod tests {
         for shift in 1..8 {
             texts.push(format!("{}{edges}", "a".repeat(shift)));
         }
+        // A lone character whose second byte settles its script, at every block offset (its
+        // lead may end a block whose successor holds no such lead).
+        for c in ['\u{800}', '\u{905}', '\u{E01}', '\u{3042}'] {
+            for shift in 0..64 {
+                texts.push(format!("{}{c}{}", "a".repeat(shift), "a".repeat(64)));
+            }
+        }
         texts.push(texts.concat());
         for text in &texts {
-            assert_eq!(Features::of(text).counts, reference(text), "{text:?}");
+            let want = reference(text);
+            assert_eq!(Features::of(text).counts, want, "{text:?}");
+            #[cfg(target_arch = "x86_64")]
+            assert_eq!(simd::scan_sse2(text), want, "SSE2: {text:?}");
         }
     }
 
