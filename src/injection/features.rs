@@ -60,25 +60,33 @@ type Found = (usize, usize, f64);
 /// or Russian word with one stray Latin letter does not, nor do symbols such as `NFκB`,
 /// `TGFβ1` or `Gαq`.
 fn mixed_script(text: &str) -> Option<Found> {
-    if text.is_ascii() {
-        return None;
-    }
     let (mut words, mut first, mut last) = (0usize, None, 0);
-    let mut word = WordScripts::default();
-    for (i, c) in text
-        .char_indices()
-        .chain(std::iter::once((text.len(), ' ')))
+    let mut from = 0;
+    // Only a Greek or Cyrillic letter (UTF-8 leading bytes 0xCD..=0xD3) makes a word mixed:
+    // find one, read the word around it, go on after that word.
+    while let Some(at) = text.as_bytes()[from..]
+        .iter()
+        .position(|b| (0xCD..=0xD3).contains(b))
+        .map(|p| from + p)
     {
-        if c.is_alphanumeric() {
-            word.add(i, c);
-            continue;
-        }
+        let start = text[..at]
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| c.is_alphanumeric())
+            .last()
+            .map_or(at, |(i, _)| i);
+        let end = text[at..]
+            .char_indices()
+            .find(|(_, c)| !c.is_alphanumeric())
+            .map_or(text.len(), |(i, _)| at + i);
+        let mut word = WordScripts::default();
+        text[start..end].chars().for_each(|c| word.add(c));
         if word.is_mixed() {
             words += 1;
-            first.get_or_insert(word.start);
-            last = i;
+            first.get_or_insert(start);
+            last = end;
         }
-        word = WordScripts::default();
+        from = end.max(at + 1);
     }
     let weight = match words {
         0 => return None,
@@ -92,8 +100,6 @@ fn mixed_script(text: &str) -> Option<Found> {
 /// Letter counts of one word, by script.
 #[derive(Default)]
 struct WordScripts {
-    start: usize,
-    chars: usize,
     latin: usize,
     lower: usize,
     look_alike: usize,
@@ -101,11 +107,7 @@ struct WordScripts {
 }
 
 impl WordScripts {
-    fn add(&mut self, at: usize, c: char) {
-        if self.chars == 0 {
-            self.start = at;
-        }
-        self.chars += 1;
+    fn add(&mut self, c: char) {
         if c.is_ascii_alphabetic() {
             self.latin += 1;
             self.lower += usize::from(c.is_ascii_lowercase());

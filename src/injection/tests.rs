@@ -223,3 +223,19 @@ fn the_gate_only_skips_patterns_where_none_matches() {
         "skipped {skipped}, held {held}"
     );
 }
+
+#[test]
+fn one_long_mixed_word_is_one_word() {
+    // Every look-alike sits in the same word (80 KB, within one window): read once, counted
+    // once.
+    let word = "pаss".repeat(1 << 14);
+    let r = scan(&format!("{word} now"));
+    let m: Vec<_> = r
+        .matches
+        .iter()
+        .filter(|m| m.rule_id.as_ref() == "structure.mixed_script")
+        .collect();
+    assert_eq!(m.len(), 1);
+    assert_eq!((m[0].start, m[0].end), (0, word.len()));
+    assert!((r.score - 0.5).abs() < 1e-9, "{}", r.score);
+}
