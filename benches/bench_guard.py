@@ -180,9 +180,9 @@ def flask_apps(keys_db: str) -> tuple[dict[str, Any], str]:
     return {"plain": plain, "ravelin": guarded, "flask-limiter": peer}, key
 
 
-async def _flask_rounds(apps: dict[str, Any], key: str, rounds: int) -> dict[str, list[int]]:
+def _flask_timer(clients: dict[str, Any], key: str) -> Callable[[str], Any]:
+    """Times one chat request through the named Flask test client (ns)."""
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    clients = {name: app.test_client() for name, app in apps.items()}
 
     async def one(name: str) -> int:
         start = time.perf_counter_ns()
@@ -191,7 +191,12 @@ async def _flask_rounds(apps: dict[str, Any], key: str, rounds: int) -> dict[str
         assert r.status_code == 200, (name, r.status_code, r.data)
         return elapsed
 
-    return await _rounds(list(apps), rounds, one)
+    return one
+
+
+async def _flask_rounds(apps: dict[str, Any], key: str, rounds: int) -> dict[str, list[int]]:
+    clients = {name: app.test_client() for name, app in apps.items()}
+    return await _rounds(list(apps), rounds, _flask_timer(clients, key))
 
 
 # -- pairing ------------------------------------------------------------------------------------
@@ -324,14 +329,7 @@ def breakdown(keys_db: str, rounds: int) -> list[str]:
         else:
             app.post("/chat")(Guard(app, policy=policy, keys=store).protect()(answer))
         clients[name] = app.test_client()
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-
-    async def one(name: str) -> int:
-        start = time.perf_counter_ns()
-        r = clients[name].post("/chat", data=BODY, headers=headers)
-        elapsed = time.perf_counter_ns() - start
-        assert r.status_code == 200, (name, r.status_code, r.data)
-        return elapsed
+    one = _flask_timer(clients, key)
 
     def report(title: str) -> list[str]:
         times = asyncio.run(_rounds(list(variants), rounds // 2, one))
