@@ -60,6 +60,9 @@ type Found = (usize, usize, f64);
 /// or Russian word with one stray Latin letter does not, nor do symbols such as `NFκB`,
 /// `TGFβ1` or `Gαq`.
 fn mixed_script(text: &str) -> Option<Found> {
+    if text.is_ascii() {
+        return None; // the common case, checked many bytes at a time
+    }
     let (mut words, mut first, mut last) = (0usize, None, 0);
     let mut from = 0;
     // Only a Greek or Cyrillic letter (UTF-8 leading bytes 0xCD..=0xD3) makes a word mixed:
