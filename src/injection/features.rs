@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use std::sync::LazyLock;
 
+use super::survey::{symbol_set, Survey};
 use super::Evidence;
 use crate::normalize::is_latin_look_alike;
 
@@ -32,7 +33,7 @@ impl Features {
         }
     }
 
-    pub fn detect(&self, text: &str, base: usize, evidence: &mut Evidence) {
+    pub fn detect(&self, text: &str, survey: &Survey, base: usize, evidence: &mut Evidence) {
         static SUFFIX_ID: LazyLock<Arc<str>> = LazyLock::new(|| ADVERSARIAL_SUFFIX.into());
         static MIXED_ID: LazyLock<Arc<str>> = LazyLock::new(|| MIXED_SCRIPT.into());
         static CATEGORY: LazyLock<Arc<str>> = LazyLock::new(|| STRUCTURE.into());
@@ -42,9 +43,9 @@ impl Features {
             }
         };
         if self.adversarial_suffix {
-            add(&SUFFIX_ID, adversarial_suffix(text));
+            add(&SUFFIX_ID, adversarial_suffix(text, survey));
         }
-        if self.mixed_script {
+        if self.mixed_script && !survey.ascii {
             add(&MIXED_ID, mixed_script(text));
         }
     }
@@ -60,9 +61,6 @@ type Found = (usize, usize, f64);
 /// or Russian word with one stray Latin letter does not, nor do symbols such as `NFκB`,
 /// `TGFβ1` or `Gαq`.
 fn mixed_script(text: &str) -> Option<Found> {
-    if text.is_ascii() {
-        return None; // the common case, checked many bytes at a time
-    }
     let (mut words, mut first, mut last) = (0usize, None, 0);
     let mut from = 0;
     // Only a Greek or Cyrillic letter (UTF-8 leading bytes 0xCD..=0xD3) makes a word mixed:
@@ -129,13 +127,12 @@ impl WordScripts {
 /// Optimised jailbreak suffixes (GCG and kin) read as token soup in one-line prose: words
 /// glued to brackets and backslashes (`{\\isset`), symbol clusters (`];->{`), and mashed
 /// identifiers (`aidArrayListswift`). Multi-line texts are left alone: they are usually code.
-fn adversarial_suffix(text: &str) -> Option<Found> {
-    if text.len() > 4096 || memchr::memchr_iter(b'\n', text.as_bytes()).nth(1).is_some() {
+fn adversarial_suffix(text: &str, survey: &Survey) -> Option<Found> {
+    if text.len() > 4096 || survey.multi_line() {
         return None;
     }
     // No odd symbol and no hump anywhere: no junk token (see `is_junk`), without splitting.
-    let bytes = text.as_bytes();
-    if !bytes.iter().any(|&b| is_odd(b)) && !bytes.windows(2).any(is_hump) {
+    if !survey.any_of(ODD_SET) && !survey.hump {
         return None;
     }
     let (mut junk, mut first, mut last) = (0usize, None, 0);
@@ -156,19 +153,11 @@ fn adversarial_suffix(text: &str) -> Option<Found> {
 }
 
 /// Brackets, backslashes and operators that glue GCG-style token soup together.
-const ODD: [bool; 256] = {
-    let mut table = [false; 256];
-    let odd = b"{}[]()\\<>|^`~=";
-    let mut i = 0;
-    while i < odd.len() {
-        table[odd[i] as usize] = true;
-        i += 1;
-    }
-    table
-};
+const ODD: &[u8] = b"{}[]()\\<>|^`~=";
+const ODD_SET: u128 = symbol_set(ODD);
 
 fn is_odd(b: u8) -> bool {
-    ODD[b as usize]
+    b.is_ascii() && ODD_SET >> b & 1 == 1
 }
 
 /// A lowercase-to-uppercase turn (`aidArrayList`).

@@ -9,33 +9,37 @@
 //! anchor in that text means no match. Text is plain unless it
 //! holds something normalization would rewrite into new words: non-ASCII characters,
 //! leetspeak (digits or `$@|!+` joined to letters) or runs of single letters (`i.g.n.o.r.e`).
-//! Anchors are found through an index of one rare trigram each (a bit per trigram, then an
-//! exact check), several times faster on prose than an automaton that steps every byte.
+//! Anchors are found through an index of one rare four-gram each (a bit per hashed key, then
+//! an exact check), probed only where the text has a run of letters and digits long enough
+//! to end one (see [`super::survey`]): several times faster on prose than an automaton that
+//! steps every byte.
 //!
 //! Raw-view patterns get the same treatment for cleared text: each yields a required set of
 //! literals (see [`super::required`]); a literal with a rare symbol contributes that byte as a
 //! trigger, one made of letters contributes its longest word as an anchor. A cleared window
 //! with no trigger byte cannot match any raw-view pattern either.
 
-use std::borrow::Cow;
-
+use aho_corasick::AhoCorasick;
 use regex_syntax::hir::{Hir, HirKind};
 
 use super::required;
+use super::survey::{after, symbol_set, Survey};
 
 /// Anchors collected while rules compile; `None` once a rule has no usable anchor. Likewise
 /// the raw-view trigger bytes, `None` once a raw pattern has no usable literal.
 #[derive(Debug)]
 pub struct Anchors {
     words: Option<Vec<String>>,
-    triggers: Option<Box<[bool; 256]>>,
+    /// ASCII trigger bytes as a [`symbol_set`] (others never occur in the ASCII text that the
+    /// gate clears).
+    triggers: Option<u128>,
 }
 
 impl Default for Anchors {
     fn default() -> Self {
         Self {
             words: Some(Vec::new()),
-            triggers: Some(Box::new([false; 256])),
+            triggers: Some(0),
         }
     }
 }
@@ -78,8 +82,8 @@ impl Anchors {
         for literal in set {
             match literal_filter(&literal) {
                 Filter::Trigger(b) => {
-                    if let Some(triggers) = &mut self.triggers {
-                        triggers[usize::from(b)] = true;
+                    if let Some(triggers) = self.triggers.as_mut().filter(|_| b.is_ascii()) {
+                        *triggers |= 1 << b;
                     }
                 }
                 Filter::Word(word) => self.add(&String::from_utf8_lossy(word)),
@@ -100,7 +104,7 @@ impl Anchors {
         words.sort();
         words.dedup();
         Some(Gate {
-            index: TrigramIndex::new(words),
+            index: AnchorIndex::new(words),
             triggers: self.triggers,
         })
     }
@@ -174,160 +178,249 @@ fn longest_word(literal: &[u8]) -> &[u8] {
 /// The compiled prefilter.
 #[derive(Debug)]
 pub struct Gate {
-    index: TrigramIndex,
-    triggers: Option<Box<[bool; 256]>>,
+    index: AnchorIndex,
+    triggers: Option<u128>,
 }
 
+/// Bytes normalization removes inside words (`don't`, `well-known`).
+const JOINERS: u128 = symbol_set(b"'-");
+/// Symbols that make a token leetspeak when joined to letters (see `plain`).
+const LEET_SYMBOLS: u128 = symbol_set(b"|!@$+");
+
 impl Gate {
-    /// Whether `text` is plain and holds no anchor, so no phrase or word-view pattern can
-    /// match it.
-    pub fn clears(&self, text: &str) -> bool {
-        if !text.is_ascii() {
+    /// Whether `text` (surveyed in `survey`) is plain and holds no anchor, so no phrase or
+    /// word-view pattern can match it.
+    pub fn clears(&self, text: &str, survey: &Survey) -> bool {
+        if !survey.ascii {
             return false;
         }
-        let bytes = text.as_bytes();
-        let joined: Cow<[u8]> = if memchr::memchr2(b'\'', b'-', bytes).is_some() {
-            bytes
-                .iter()
-                .copied()
-                .filter(|&b| b != b'\'' && b != b'-')
-                .collect()
+        if survey.any_of(JOINERS) {
+            let joined: Vec<u8> = text.bytes().filter(|&b| b != b'\'' && b != b'-').collect();
+            return self.clears_joined(&joined, &Survey::of(&joined));
+        }
+        self.clears_joined(text.as_bytes(), survey)
+    }
+
+    /// [`Gate::clears`] for text without `'` and `-`.
+    fn clears_joined(&self, text: &[u8], survey: &Survey) -> bool {
+        let plain = if survey.only_letters_in(LEET_SYMBOLS) {
+            no_three_singles(survey.alnum())
         } else {
-            Cow::Borrowed(bytes)
+            plain(text)
         };
-        plain(&joined) && !self.index.occurs_in(&joined)
+        plain && !self.index.occurs_in(text, survey.alnum())
     }
 
     /// Whether text that [`Gate::clears`] also holds no trigger byte, so no raw-view pattern
     /// can match it either.
-    pub fn clears_raw(&self, text: &str) -> bool {
-        self.triggers
-            .as_ref()
-            .is_some_and(|t| !text.bytes().any(|b| t[usize::from(b)]))
+    pub fn clears_raw(&self, survey: &Survey) -> bool {
+        survey.ascii && self.triggers.is_some_and(|t| !survey.any_of(t))
     }
 }
 
-/// Bits per character code: letters (either case) 1-26, digits 27-36, anything else 0.
-const CODE_BITS: u32 = 6;
-
-const CODE: [u8; 256] = {
-    let mut table = [0u8; 256];
-    let mut i = 0;
-    while i < 26 {
-        table[b'a' as usize + i] = i as u8 + 1;
-        table[b'A' as usize + i] = i as u8 + 1;
-        i += 1;
-    }
-    let mut d = 0;
-    while d < 10 {
-        table[b'0' as usize + d] = 27 + d as u8;
-        d += 1;
-    }
-    table
-};
-
-/// Anchors by one key each: a bit per key says whether to look closer, then the anchors of
-/// that key are compared in place. One pass keeps the codes of the last four bytes: an anchor
-/// of four characters or more is keyed by its rarest four-gram (hashed), a shorter one by the
-/// trigram that ends with it (code 0, which stands for any other byte and for the text's
-/// start, fills in before an anchor shorter than three).
+/// Anchors by one key each: a bit per hashed key says whether to look closer, then the
+/// anchors of that key are compared in place. A key is four bytes of the text with ASCII
+/// case folded (`| 0x20`, which leaves digits alone): an anchor of four characters or more
+/// is keyed by its rarest four-gram, one of three by every four-gram that ends with it (64,
+/// one per folded byte before it). Keys are probed only where three (or, without anchors of
+/// three, four) letters or digits end. Anchors of one or two bytes are compared at every
+/// byte pair; longer ones with bytes other than letters and digits go to an automaton.
 #[derive(Debug)]
-struct TrigramIndex {
-    short_bits: Box<[u64]>,
-    long_bits: Box<[u64]>,
-    /// Sorted: (whether long, key), an anchor, and the offset in it of the key's last byte.
-    anchors: Vec<((bool, usize), Vec<u8>, usize)>,
+struct AnchorIndex {
+    bits: Box<[u64]>,
+    /// Per word of `bits`: how many keys the words before it hold.
+    ranks: Box<[u32]>,
+    /// Per key, in key order: where its anchors start in `anchors`, then their end.
+    firsts: Vec<u32>,
+    /// Grouped by key: the four bytes keyed (folded), an anchor, and the offset in it of the
+    /// key's last byte.
+    anchors: Vec<(u32, Vec<u8>, usize)>,
+    /// Whether some anchor has three characters.
+    three: bool,
+    pairs: Vec<[Byte; 2]>,
+    others: Option<AhoCorasick>,
 }
 
-const KEY_MASK: u32 = (1 << (3 * CODE_BITS)) - 1;
+/// Bits per bitmap: 16 KiB, so it stays in the first-level cache.
+const INDEX_BITS: u32 = 17;
 
-/// Bits per bitmap: 8 KiB each, so both stay in the first-level cache.
-const INDEX_BITS: u32 = 16;
-
-/// A trigram's or four-gram's key: its codes, hashed down to `INDEX_BITS`.
-fn hash(codes: u32) -> usize {
-    (codes.wrapping_mul(0x9E37_79B1) >> (32 - INDEX_BITS)) as usize
+fn hash(gram: u32) -> usize {
+    (gram.wrapping_mul(0x9E37_79B1) >> (32 - INDEX_BITS)) as usize
 }
 
-/// Codes of `t`'s bytes, the last in the low bits.
-fn codes(t: &[u8]) -> u32 {
-    t.iter().fold(0, |acc, &b| {
-        (acc << CODE_BITS) | u32::from(CODE[usize::from(b)])
-    })
+/// Four bytes as a key, ASCII case folded.
+fn gram(four: [u8; 4]) -> u32 {
+    u32::from_le_bytes(four) | 0x2020_2020
 }
 
-fn test_bit(bits: &[u64], k: usize) -> bool {
-    bits[k / 64] >> (k % 64) & 1 == 1
+/// The four bytes of `text` that end at `at`, spaces standing in before the text's start.
+fn gram_at(text: &[u8], at: usize) -> u32 {
+    if let Some(start) = at.checked_sub(3) {
+        gram(text[start..=at].try_into().expect("four bytes"))
+    } else {
+        let mut four = [b' '; 4];
+        four[3 - at..].copy_from_slice(&text[..=at]);
+        gram(four)
+    }
 }
 
-impl TrigramIndex {
+/// A byte of a short anchor: `b | fold == byte` matches it, ASCII case aside.
+#[derive(Debug, Clone, Copy)]
+struct Byte {
+    fold: u8,
+    byte: u8,
+}
+
+impl Byte {
+    fn of(b: u8) -> Self {
+        let fold = if b.is_ascii_alphabetic() { 0x20 } else { 0 };
+        Self {
+            fold,
+            byte: b | fold,
+        }
+    }
+
+    /// Any byte (the missing second byte of a one-byte anchor).
+    const ANY: Self = Self {
+        fold: 0xFF,
+        byte: 0xFF,
+    };
+
+    fn matches(self, b: u8) -> bool {
+        b | self.fold == self.byte
+    }
+}
+
+impl AnchorIndex {
     fn new(words: Vec<String>) -> Self {
-        let mut anchors = Vec::new();
+        let mut keyed = Vec::new();
+        let (mut three, mut pairs, mut others) = (false, Vec::new(), Vec::new());
         for word in words {
             let bytes = word.into_bytes();
-            if bytes.len() >= 4 {
-                // Characters other than letters and digits share code 0; the comparison in
-                // place decides.
-                let (start, t) = bytes
-                    .windows(4)
-                    .enumerate()
-                    .max_by_key(|&(_, t)| {
-                        let common = t.windows(3).filter(|t| is_common_trigram(t)).count();
-                        (std::cmp::Reverse(common), rarity(&t[..3]) + rarity(&t[1..]))
-                    })
-                    .expect("four bytes or more");
-                anchors.push(((true, hash(codes(t))), bytes, start + 3));
-            } else if !bytes.is_empty() {
-                let shift = CODE_BITS * bytes.len() as u32;
-                let tail = codes(&bytes) as usize;
-                for before in 0..1usize << (3 * CODE_BITS - shift) {
-                    let k = hash(((before << shift) | tail) as u32);
-                    anchors.push(((false, k), bytes.clone(), bytes.len() - 1));
+            match bytes.len() {
+                0 => {}
+                1 | 2 => pairs.push([
+                    Byte::of(bytes[0]),
+                    bytes.get(1).copied().map_or(Byte::ANY, Byte::of),
+                ]),
+                _ if !bytes.iter().all(u8::is_ascii_alphanumeric) => others.push(bytes),
+                3 => {
+                    three = true;
+                    // Every byte folds to one of 64 values; the text's start reads as spaces.
+                    for before in (0..0x80u8).filter(|b| b & 0x20 != 0) {
+                        let g = gram([before, bytes[0], bytes[1], bytes[2]]);
+                        keyed.push((hash(g), g, bytes.clone(), 2));
+                    }
+                }
+                _ => {
+                    let (start, t) = bytes
+                        .windows(4)
+                        .enumerate()
+                        .max_by_key(|&(_, t)| {
+                            let common = t.windows(3).filter(|t| is_common_trigram(t)).count();
+                            (std::cmp::Reverse(common), rarity(&t[..3]) + rarity(&t[1..]))
+                        })
+                        .expect("four bytes or more");
+                    let g = gram(t.try_into().expect("four bytes"));
+                    keyed.push((hash(g), g, bytes, start + 3));
                 }
             }
         }
-        anchors.sort();
-        anchors.dedup();
-        let mut short_bits = vec![0u64; 1 << (INDEX_BITS - 6)].into_boxed_slice();
-        let mut long_bits = vec![0u64; 1 << (INDEX_BITS - 6)].into_boxed_slice();
-        for &((long, k), _, _) in &anchors {
-            let bits = if long {
-                &mut long_bits
-            } else {
-                &mut short_bits
-            };
-            bits[k / 64] |= 1 << (k % 64);
+        keyed.sort();
+        keyed.dedup();
+        let mut bits = vec![0u64; 1 << (INDEX_BITS - 6)].into_boxed_slice();
+        let mut firsts = Vec::new();
+        for (i, &(k, ..)) in keyed.iter().enumerate() {
+            if bits[k / 64] >> (k % 64) & 1 == 0 {
+                bits[k / 64] |= 1 << (k % 64);
+                firsts.push(i as u32);
+            }
         }
-        Self {
-            short_bits,
-            long_bits,
-            anchors,
-        }
-    }
-
-    /// Whether any anchor occurs in `text`, ASCII case aside.
-    fn occurs_in(&self, text: &[u8]) -> bool {
-        let mut wide = 0u32;
-        text.iter().enumerate().any(|(at, &b)| {
-            wide = (wide << CODE_BITS) | u32::from(CODE[usize::from(b)]);
-            let (k3, k4) = (hash(wide & KEY_MASK), hash(wide & 0xFF_FFFF));
-            (test_bit(&self.short_bits, k3) && self.verify(text, at, (false, k3)))
-                || (test_bit(&self.long_bits, k4) && self.verify(text, at, (true, k4)))
-        })
-    }
-
-    /// Whether an anchor of key `k` ends its keyed part at `at`.
-    fn verify(&self, text: &[u8], at: usize, k: (bool, usize)) -> bool {
-        let first = self.anchors.partition_point(|(key, _, _)| *key < k);
-        self.anchors[first..]
+        firsts.push(keyed.len() as u32);
+        let ranks = bits
             .iter()
-            .take_while(|(key, _, _)| *key == k)
-            .any(|(_, anchor, end)| {
-                at.checked_sub(*end)
+            .scan(0, |before, w| {
+                let rank = *before;
+                *before += w.count_ones();
+                Some(rank)
+            })
+            .collect();
+        let others = (!others.is_empty()).then(|| {
+            AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(&others)
+                .expect("a few words build")
+        });
+        Self {
+            bits,
+            ranks,
+            firsts,
+            anchors: keyed
+                .into_iter()
+                .map(|(_, g, a, end)| (g, a, end))
+                .collect(),
+            three,
+            pairs,
+            others,
+        }
+    }
+
+    /// Whether any anchor occurs in `text`, ASCII case aside; `alnum` masks its letters and
+    /// digits (see [`Survey::alnum`]).
+    fn occurs_in(&self, text: &[u8], alnum: &[u64]) -> bool {
+        if self.pairs.iter().any(|&pair| pair_occurs(text, pair))
+            || self.others.as_ref().is_some_and(|ac| ac.is_match(text))
+        {
+            return true;
+        }
+        let mut prev = 0;
+        for (block, &a) in alnum.iter().enumerate() {
+            let mut probes = a & after(a, prev, 1) & after(a, prev, 2);
+            if !self.three {
+                probes &= after(a, prev, 3);
+            }
+            prev = a;
+            while probes != 0 {
+                let at = 64 * block + probes.trailing_zeros() as usize;
+                probes &= probes - 1;
+                let g = gram_at(text, at);
+                let k = hash(g);
+                if self.bits[k / 64] >> (k % 64) & 1 == 1 && self.verify(text, at, k, g) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Whether an anchor of key `k` and four-gram `g` ends its keyed part at `at`.
+    fn verify(&self, text: &[u8], at: usize, k: usize, g: u32) -> bool {
+        let word = k / 64;
+        let below = self.bits[word] & ((1 << (k % 64)) - 1);
+        let rank = self.ranks[word] as usize + below.count_ones() as usize;
+        let group = self.firsts[rank] as usize..self.firsts[rank + 1] as usize;
+        self.anchors[group].iter().any(|(gram, anchor, end)| {
+            *gram == g
+                && at
+                    .checked_sub(*end)
                     .and_then(|start| text.get(start..start + anchor.len()))
                     .is_some_and(|found| found.eq_ignore_ascii_case(anchor))
-            })
+        })
     }
+}
+
+/// Whether a one- or two-byte anchor occurs: every byte pair compared, in chunks whose loop
+/// LLVM vectorizes.
+fn pair_occurs(text: &[u8], [first, second]: [Byte; 2]) -> bool {
+    let Some(&last) = text.last() else {
+        return false;
+    };
+    let hit = |a: u8, b: u8| first.matches(a) & second.matches(b);
+    let pairs = text
+        .chunks(256)
+        .zip(text[1..].chunks(256))
+        .any(|(a, b)| a.iter().zip(b).fold(false, |acc, (&x, &y)| acc | hit(x, y)));
+    pairs || (second.fold == Byte::ANY.fold && first.matches(last))
 }
 
 /// The most frequent trigrams of English prose (and common word prefixes): poor keys.
@@ -408,6 +501,40 @@ const PLAIN_CLASSES: [u8; 256] = {
     table
 };
 
+/// No run of three single letters in text whose tokens are runs of letters alone (what
+/// `plain` asks of such text), read from the masks of its letters: a single letter starts and
+/// ends a run; a longer run between two singles breaks their sequence.
+fn no_three_singles(letters: &[u64]) -> bool {
+    let mut singles = 0;
+    for (block, &a) in letters.iter().enumerate() {
+        let prev = if block > 0 { letters[block - 1] } else { 0 };
+        let next = letters.get(block + 1).copied().unwrap_or(0);
+        let starts = a & !after(a, prev, 1);
+        let single = starts & !((a >> 1) | (next << 63));
+        let longer = starts & !single;
+        // Bits up to and including the last single counted.
+        let mut done = 0u64;
+        let mut rest = single;
+        while rest != 0 {
+            let j = rest.trailing_zeros();
+            rest &= rest - 1;
+            let upto = u64::MAX >> (63 - j);
+            if longer & upto & !done != 0 {
+                singles = 0;
+            }
+            singles += 1;
+            if singles >= 3 {
+                return false;
+            }
+            done = upto;
+        }
+        if longer & !done != 0 {
+            singles = 0;
+        }
+    }
+    true
+}
+
 /// No leetspeak and no run of three single letters in ASCII `text` (`'` and `-` removed).
 /// Tokens are runs of letters, digits and leetspeak symbols (see `crate::normalize`).
 fn plain(text: &[u8]) -> bool {
@@ -448,7 +575,46 @@ fn plain(text: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::super::survey::random_texts;
     use super::*;
+
+    fn clears(gate: &Gate, text: &str) -> bool {
+        gate.clears(text, &Survey::of(text.as_bytes()))
+    }
+
+    fn clears_raw(gate: &Gate, text: &str) -> bool {
+        gate.clears_raw(&Survey::of(text.as_bytes()))
+    }
+
+    #[test]
+    fn letter_masks_count_singles_as_the_token_loop_does() {
+        for text in random_texts(&[b"ab c. D,\n", b"a b", b"Ab  cd.e"]) {
+            let survey = Survey::of(&text);
+            assert!(survey.only_letters_in(LEET_SYMBOLS));
+            assert_eq!(
+                no_three_singles(survey.alnum()),
+                plain(&text),
+                "{:?}",
+                String::from_utf8_lossy(&text)
+            );
+        }
+    }
+
+    #[test]
+    fn the_index_finds_what_a_substring_search_finds_in_random_text() {
+        let words: Vec<String> = ["ab", "abc", "bca", "cab1", "bbca", "a1c", "c-a", "aaaaa"]
+            .map(String::from)
+            .to_vec();
+        let index = AnchorIndex::new(words.clone());
+        for text in random_texts(&[b"abcC1 -", b"aAbBc", b"ab c1"]) {
+            let lower = text.to_ascii_lowercase();
+            let want = words
+                .iter()
+                .any(|w| lower.windows(w.len()).any(|t| t == w.as_bytes()));
+            let got = index.occurs_in(&text, Survey::of(&text).alnum());
+            assert_eq!(got, want, "{:?}", String::from_utf8_lossy(&text));
+        }
+    }
 
     #[test]
     fn plain_text_is_told_from_disguises() {
@@ -474,15 +640,15 @@ mod tests {
         anchors.pattern(r"(?:just |simply )?(?:print|say) (?: [^ ]+){0,3} purposes");
         let gate = anchors.build().unwrap();
         // The pattern's suffix word is rarer than its prefixes: only it is an anchor.
-        assert!(gate.clears("Please print this."));
-        assert!(!gate.clears("for these PURPOSES"));
-        assert!(!gate.clears("INSTRUCTIONS"));
+        assert!(clears(&gate, "Please print this."));
+        assert!(!clears(&gate, "for these PURPOSES"));
+        assert!(!clears(&gate, "INSTRUCTIONS"));
         assert!(
-            !gate.clears("ｂｕｄｇｅｔ"),
+            !clears(&gate, "ｂｕｄｇｅｔ"),
             "non-ASCII text takes the full path"
         );
-        assert!(gate.clears("the committee reviewed the budget"));
-        assert!(!gate.clears("the c0mmittee"));
+        assert!(clears(&gate, "the committee reviewed the budget"));
+        assert!(!clears(&gate, "the c0mmittee"));
         let mut open = Anchors::default();
         open.pattern("[a-z]+ [a-z]+");
         assert!(open.build().is_none());
@@ -495,7 +661,7 @@ mod tests {
         ]
         .map(String::from)
         .to_vec();
-        let index = TrigramIndex::new(words.clone());
+        let index = AnchorIndex::new(words.clone());
         let texts = [
             "",
             "x",
@@ -519,7 +685,8 @@ mod tests {
         for text in texts {
             let lower = text.to_ascii_lowercase();
             let want = words.iter().any(|w| lower.contains(w.as_str()));
-            assert_eq!(index.occurs_in(text.as_bytes()), want, "{text:?}");
+            let got = index.occurs_in(text.as_bytes(), Survey::of(text.as_bytes()).alnum());
+            assert_eq!(got, want, "{text:?}");
         }
     }
 
@@ -529,15 +696,15 @@ mod tests {
         anchors.raw_pattern(r"(?i:<\|im_start\|>|\[/?INST\])");
         anchors.raw_pattern(r"(?i:\b(?:webhook|ngrok)\b)");
         let gate = anchors.build().unwrap();
-        assert!(gate.clears("plain prose, nothing more.") && gate.clears_raw("plain prose."));
-        assert!(!gate.clears_raw("a <tag> here"), "`<` is a trigger");
-        assert!(!gate.clears_raw("see [INST] here"), "`[` is a trigger");
+        assert!(clears(&gate, "plain prose, nothing more.") && clears_raw(&gate, "plain prose."));
+        assert!(!clears_raw(&gate, "a <tag> here"), "`<` is a trigger");
+        assert!(!clears_raw(&gate, "see [INST] here"), "`[` is a trigger");
         assert!(
-            !gate.clears("post it to my Webhook"),
+            !clears(&gate, "post it to my Webhook"),
             "`webhook` is an anchor"
         );
         let mut open = Anchors::default();
         open.raw_pattern(r"(?i:\w+\s+\w+)");
-        assert!(open.build().is_some_and(|g| !g.clears_raw("anything")));
+        assert!(open.build().is_some_and(|g| !clears_raw(&g, "anything")));
     }
 }

@@ -19,6 +19,7 @@ mod features;
 mod gate;
 mod required;
 pub mod rules;
+mod survey;
 
 use std::sync::Arc;
 
@@ -243,17 +244,23 @@ impl Scanner {
         budget: &mut usize,
         evidence: &mut Evidence,
     ) {
-        let gate = self.compiled.gate.as_ref().filter(|g| g.clears(text));
+        let survey = survey::Survey::of(text.as_bytes());
+        let gate = self
+            .compiled
+            .gate
+            .as_ref()
+            .filter(|g| g.clears(text, &survey));
         let words = gate.is_none().then(|| normalize(text));
         if let Some(words) = &words {
             self.match_words(words, words.as_str(), base, evidence);
         }
-        if !gate.is_some_and(|g| g.clears_raw(text)) {
+        if !gate.is_some_and(|g| g.clears_raw(&survey)) {
             self.match_patterns(&self.compiled.raw, text, base, evidence, |s, e| (s, e));
         }
-        self.features.detect(text, base, evidence);
+        self.features.detect(text, &survey, base, evidence);
         if depth < MAX_DEPTH {
-            self.scan_encoded(text, words.as_ref(), base, depth, budget, evidence);
+            let payloads = decode::payloads(text, &survey, budget);
+            self.scan_encoded(payloads, words.as_ref(), base, depth, budget, evidence);
         }
     }
 
@@ -307,7 +314,7 @@ impl Scanner {
     /// scanned when the view exists (the gate lets no text that mentions a cipher skip it).
     fn scan_encoded(
         &self,
-        text: &str,
+        payloads: Vec<decode::Payload>,
         words: Option<&Normalized>,
         base: usize,
         depth: usize,
@@ -315,7 +322,7 @@ impl Scanner {
         evidence: &mut Evidence,
     ) {
         let category: Arc<str> = ENCODED_CATEGORY.into();
-        for payload in decode::payloads(text, budget) {
+        for payload in payloads {
             let mut inner = Evidence::default();
             self.scan_window(&payload.text, 0, depth + 1, budget, &mut inner);
             if !inner.weights.is_empty() {
