@@ -383,9 +383,8 @@ impl AnchorIndex {
             while probes != 0 {
                 let at = 64 * block + probes.trailing_zeros() as usize;
                 probes &= probes - 1;
-                let g = gram_at(text, at);
-                let k = hash(g);
-                if self.bits[k / 64] >> (k % 64) & 1 == 1 && self.verify(text, at, k, g) {
+                let k = hash(gram_at(text, at));
+                if self.bits[k / 64] >> (k % 64) & 1 == 1 && self.verify(text, at) {
                     return true;
                 }
             }
@@ -393,8 +392,11 @@ impl AnchorIndex {
         false
     }
 
-    /// Whether an anchor of key `k` and four-gram `g` ends its keyed part at `at`.
-    fn verify(&self, text: &[u8], at: usize, k: usize, g: u32) -> bool {
+    /// Whether an anchor keyed by the four bytes ending at `at` ends its keyed part there.
+    #[cold]
+    fn verify(&self, text: &[u8], at: usize) -> bool {
+        let g = gram_at(text, at);
+        let k = hash(g);
         let word = k / 64;
         let below = self.bits[word] & ((1 << (k % 64)) - 1);
         let rank = self.ranks[word] as usize + below.count_ones() as usize;

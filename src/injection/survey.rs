@@ -72,9 +72,10 @@ impl Survey {
             candidate: false,
             alnum: Vec::with_capacity(text.len().div_ceil(64)),
         };
-        // Masks of the previous block: lowercase letters, base64 bytes, hex digits, hex pair
-        // ends.
-        let (mut lower, mut base64, mut hex, mut pairs) = (0u64, 0u64, 0u64, 0u64);
+        // Masks of the previous block: lowercase letters, hex digits, hex pair ends.
+        let (mut lower, mut hex, mut pairs) = (0u64, 0u64, 0u64);
+        // Base64 runs of 1, 2, 4 and 8 bytes ending at each position of the previous block.
+        let mut runs = [0u64; 4];
         let mut blocks = text.chunks_exact(64);
         let mut step = |block: &[u8; 64], valid: u64, s: &mut Self| {
             let c = classify(block);
@@ -97,10 +98,13 @@ impl Survey {
             let lower_now = c.letter & c.bit5;
             s.hump |= (c.letter & !c.bit5 & valid) & after(lower_now, lower, 1) != 0;
             lower = lower_now;
-            // A run of 16 base64 bytes ends at a position when it and the 15 before qualify.
-            let base64_now = alnum | symbol_base64;
-            let run = (1..16).fold(base64_now, |r, k| r & after(base64_now, base64, k));
-            base64 = base64_now;
+            // A run of 2n base64 bytes ends where a run of n ends, n bytes after another.
+            let mut run = alnum | symbol_base64;
+            for (n, prev) in runs.iter_mut().enumerate() {
+                let now = run;
+                run &= after(now, *prev, 1 << n);
+                *prev = now;
+            }
             // A hex pair ends at a space or colon after two hex digits; seven chain when each
             // ends three bytes after the one before.
             let hex_now = (c.digit | c.hex_letter) & valid;
