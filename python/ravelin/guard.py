@@ -35,6 +35,7 @@ import math
 import os
 import sqlite3
 import time
+import types
 from collections import Counter
 from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -167,6 +168,10 @@ class _Call:
 
 
 _NO_KWARGS: Mapping[str, Any] = {}
+# Result types of sync backend calls known not to be awaitable (a decision, a float...): the
+# awaitable check, an ABC instance check, is made once per type rather than once per call.
+# (A generator may or may not be a coroutine, so it is never listed.)
+_PLAIN_RESULTS: set[type] = {type(None), bool, int, float, str}
 _Steps = Generator[_Call, Any, Any]
 
 
@@ -322,8 +327,12 @@ class Guard:
                 )
                 if how is _AsyncHow.CALL:
                     value = getattr(target, name)(*args, **kwargs)
-                    if inspect.isawaitable(value):
-                        value = await value
+                    kind = type(value)
+                    if kind not in _PLAIN_RESULTS:
+                        if inspect.isawaitable(value):
+                            value = await value
+                        elif kind is not types.GeneratorType:
+                            _PLAIN_RESULTS.add(kind)
                 elif how is _AsyncHow.AWAIT:
                     value = await getattr(target, name)(*args, **kwargs)
                 else:
@@ -453,14 +462,15 @@ class Guard:
     @staticmethod
     def _rate_headers(decision: Any) -> dict[str, str]:
         """IETF draft ``RateLimit-Policy``/``RateLimit`` plus the common ``X-RateLimit-*``."""
-        remaining = max(0, int(decision.remaining))
-        reset = max(0, math.ceil(decision.reset_after))
+        remaining = str(max(0, int(decision.remaining)))
+        reset = str(max(0, math.ceil(decision.reset_after)))
+        policy, limit = _rate_policy(decision.limit, decision.window)
         return {
-            "RateLimit-Policy": f'"default";q={decision.limit};w={math.ceil(decision.window)}',
+            "RateLimit-Policy": policy,
             "RateLimit": f'"default";r={remaining};t={reset}',
-            "X-RateLimit-Limit": str(decision.limit),
-            "X-RateLimit-Remaining": str(remaining),
-            "X-RateLimit-Reset": str(reset),
+            "X-RateLimit-Limit": limit,
+            "X-RateLimit-Remaining": remaining,
+            "X-RateLimit-Reset": reset,
         }
 
     # -- inspection ---------------------------------------------------------------------------
@@ -748,6 +758,13 @@ class StreamFilter:
         fields, value, (container, key) = self._template
         container[key] = rest
         return _sse(fields, json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
+@functools.lru_cache(maxsize=64)
+def _rate_policy(limit: int, window: float) -> tuple[str, str]:
+    """The ``RateLimit-Policy`` and ``X-RateLimit-Limit`` values: the same for every request
+    under one limit, so made once."""
+    return f'"default";q={limit};w={math.ceil(window)}', str(limit)
 
 
 def _json_container(payload: str) -> Any:
