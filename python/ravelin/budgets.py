@@ -210,7 +210,8 @@ class Budget:
             after = (day[0] + tokens, month[0] + tokens, day[1] + cost, month[1] + cost)
             allowed = policy.within(after)
             if allowed or not check:
-                used = (max(after[0], 0), max(after[1], 0), max(after[2], 0), max(after[3], 0))
+                a, b, c, d = after
+                used = (a if a > 0 else 0, b if b > 0 else 0, c if c > 0 else 0, d if d > 0 else 0)
                 self._day[key] = (used[0], used[2])
                 self._month[key] = (used[1], used[3])
             else:
