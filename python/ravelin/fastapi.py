@@ -218,7 +218,7 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         scope[_REQUEST_ID] = pipeline.request_id_from(
-            _Headers(scope["headers"]).get("x-request-id", "")
+            _Headers(scope["headers"]).get("x-request-id") or ""
         )
         scope[_GUARD] = self.guard  # a guarded route's dependency puts its own (scoped) guard
         responder = _Responder(scope, send)

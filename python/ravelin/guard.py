@@ -39,7 +39,7 @@ import types
 from collections import Counter
 from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
 import ravelin
 from ravelin import audit
@@ -79,6 +79,12 @@ _DELTA_PATHS = (parse_path("choices[0].delta.content"), parse_path("delta.text")
 _REQUEST_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
+class HeaderLookup(Protocol):
+    """All the pipeline asks of a request's headers: one value by lower-case name."""
+
+    def get(self, name: str, default: Optional[str] = None) -> Optional[str]: ...
+
+
 @dataclass
 class Request:
     """What the pipeline needs to know about an HTTP request, whatever the framework.
@@ -90,7 +96,7 @@ class Request:
 
     method: str
     path: str
-    headers: Mapping[str, str]
+    headers: HeaderLookup
     client: Optional[str] = None
     body: bytes = b""
     request_id: str = ""
