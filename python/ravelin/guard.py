@@ -375,8 +375,10 @@ class Guard:
     def client_ip(self, request: Request) -> Optional[str]:
         """The peer address; X-Forwarded-For is believed only as far as trusted proxies go."""
         peer = request.client
+        if peer is None or not self.policy.trusted_proxies:  # the usual case: no header read
+            return peer
         forwarded = request.headers.get("x-forwarded-for")
-        if peer is None or not forwarded or not self.policy.is_trusted_proxy(peer):
+        if not forwarded or not self.policy.is_trusted_proxy(peer):
             return peer
         # Rightmost first: each trusted hop appended the address it saw.
         for hop in reversed([h.strip() for h in forwarded.split(",")]):
