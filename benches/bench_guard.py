@@ -7,8 +7,8 @@ differences (guarded - plain) over thousands of rounds, with a 1 KB prompt.
 
 A no-op FastAPI security dependency (taking the request and its scopes, as ravelin's does)
 rotates with them: the framework's own floor for any dependency-based guard. ``--breakdown``
-first times Flask endpoints behind the guard with parts switched off (budgets, abuse box,
-rate limit, audit event), in place, since parts timed alone in a loop run with hot caches.
+first times Flask and FastAPI endpoints behind the guard with parts switched off (budgets, abuse
+box, rate limit, audit event), in place, since parts timed alone in a loop run with hot caches.
 
 Under load: uvicorn serving the plain and the guarded app in turn, each hit by wrk for
 ``--seconds``; requests per second, non-2xx responses and the server's RSS after warm-up and
@@ -80,14 +80,8 @@ def _noop_security() -> Any:
     return NoopSecurity
 
 
-def fastapi_apps(keys_db: str) -> tuple[dict[str, Any], str]:
-    from fastapi import FastAPI, Request, Security
+def _chat_model() -> Any:
     from pydantic import BaseModel
-    from ravelin.fastapi import Context, Guard
-    from ravelin.keys import SQLiteKeyStore
-    from slowapi import Limiter, _rate_limit_exceeded_handler
-    from slowapi.errors import RateLimitExceeded
-    from slowapi.util import get_remote_address
 
     class Message(BaseModel):
         role: str
@@ -96,29 +90,75 @@ def fastapi_apps(keys_db: str) -> tuple[dict[str, Any], str]:
     class Chat(BaseModel):
         messages: list[Message]
 
-    plain = FastAPI()
+    return Chat
 
-    @plain.post("/chat")
-    async def plain_chat(body: Chat) -> dict:
-        return {"answer": body.messages[-1].content}
 
+def _fastapi_app(dependency: Any = None, guard: Any = None) -> Any:
+    """The echo endpoint, plain or behind a security dependency (installed if a ravelin guard)."""
+    from fastapi import FastAPI, Security
+
+    Chat = _chat_model()
+    app = FastAPI()
+    if guard is not None:
+        guard.install(app)
+        dependency = guard
+    if dependency is None:
+
+        @app.post("/chat")
+        async def chat(body: Chat) -> dict:
+            return {"answer": body.messages[-1].content}
+
+    else:
+
+        @app.post("/chat")
+        async def chat(body: Chat, ctx: Annotated[Any, Security(dependency)]) -> dict:
+            return {"answer": body.messages[-1].content}
+
+    return app
+
+
+# What the guard adds to every allowed response: its request id and five rate-limit headers.
+GUARD_HEADERS = [
+    (b"x-request-id", b"9f6c0e4a1b2d4c3e8f7a6b5c4d3e2f10"),
+    (b"ratelimit-policy", b'"default";q=1000000;w=60'),
+    (b"ratelimit", b'"default";r=999999;t=1'),
+    (b"x-ratelimit-limit", b"1000000"),
+    (b"x-ratelimit-remaining", b"999999"),
+    (b"x-ratelimit-reset", b"1"),
+]
+
+
+def _with_guard_headers(app: Any) -> Any:
+    """``app`` behind a pass-through ASGI layer that only adds the guard's six response headers:
+    what that layer and those headers cost (server and client side), apart from any checking."""
+
+    async def layer(scope: Any, receive: Any, send: Any) -> None:
+        async def send_more(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *GUARD_HEADERS]}
+            await send(message)
+
+        await app(scope, receive, send_more if scope["type"] == "http" else send)
+
+    return layer
+
+
+def fastapi_apps(keys_db: str) -> tuple[dict[str, Any], str]:
+    from fastapi import FastAPI, Request
+    from ravelin.fastapi import Guard
+    from ravelin.keys import SQLiteKeyStore
+    from slowapi import Limiter, _rate_limit_exceeded_handler
+    from slowapi.errors import RateLimitExceeded
+    from slowapi.util import get_remote_address
+
+    Chat = _chat_model()
     store = SQLiteKeyStore(keys_db)
     key = store.create("bench", ["chat"]).key
-    guard = Guard(_policy(), keys=store)
-    guarded = FastAPI()
-    guard.install(guarded)
-
-    @guarded.post("/chat")
-    async def guarded_chat(body: Chat, ctx: Annotated[Context, Security(guard)]) -> dict:
-        return {"answer": body.messages[-1].content}
-
+    plain = _fastapi_app()
+    guarded = _fastapi_app(guard=Guard(_policy(), keys=store))
     # The floor any dependency-based guard pays: FastAPI solving a no-op security dependency
     # that takes the request and its scopes, as ravelin's does.
-    floor = FastAPI()
-
-    @floor.post("/chat")
-    async def floor_chat(body: Chat, ctx: Annotated[int, Security(_noop_security()())]) -> dict:
-        return {"answer": body.messages[-1].content}
+    floor = _fastapi_app(_noop_security()())
 
     limiter = Limiter(key_func=get_remote_address)
     peer = FastAPI()
@@ -133,7 +173,8 @@ def fastapi_apps(keys_db: str) -> tuple[dict[str, Any], str]:
     return {"plain": plain, "ravelin": guarded, "slowapi": peer, "noop-security": floor}, key
 
 
-async def _fastapi_rounds(apps: dict[str, Any], key: str, rounds: int) -> dict[str, list[int]]:
+def _fastapi_timer(apps: dict[str, Any], key: str) -> Callable[[str], Any]:
+    """Times one chat request through the named app over httpx's ASGI transport (ns)."""
     import httpx
 
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
@@ -149,7 +190,11 @@ async def _fastapi_rounds(apps: dict[str, Any], key: str, rounds: int) -> dict[s
         assert r.status_code == 200, (name, r.status_code, r.text)
         return elapsed
 
-    return await _rounds(list(apps), rounds, one)
+    return one
+
+
+async def _fastapi_rounds(apps: dict[str, Any], key: str, rounds: int) -> dict[str, list[int]]:
+    return await _rounds(list(apps), rounds, _fastapi_timer(apps, key))
 
 
 # -- Flask --------------------------------------------------------------------------------------
@@ -296,12 +341,15 @@ def wrk_run(kind: str, seconds: int, tmp: str) -> dict[str, Any]:
 
 
 def breakdown(keys_db: str, rounds: int) -> list[str]:
-    """Where the time goes, in place: Flask endpoints behind the guard with parts switched off,
+    """Where the time goes, in place: endpoints behind the guard with parts switched off,
     rotating with the plain one (a part timed alone in a loop runs with hot caches and looks
-    2-4x cheaper than inside a request)."""
+    2-4x cheaper than inside a request). FastAPI also gets two floors: the no-op security
+    dependency (any dependency-based guard pays it) and a pass-through ASGI layer adding the
+    guard's six response headers (its request id and rate-limit headers: httpx parses them)."""
     from flask import Flask, request
     from ravelin import audit
-    from ravelin.flask import Guard
+    from ravelin.fastapi import Guard as FastAPIGuard
+    from ravelin.flask import Guard as FlaskGuard
     from ravelin.keys import SQLiteKeyStore
 
     store = SQLiteKeyStore(keys_db)
@@ -314,32 +362,43 @@ def breakdown(keys_db: str, rounds: int) -> list[str]:
     no_budget = full.replace(tokens_per_day=None, cost_per_day=None)
     no_abuse = no_budget.replace(abuse_threshold=0)
     no_limit = no_abuse.replace(rate_limit="")
-    variants = {
-        "plain": None,
+    policies = {
         "full guard": full,
         "without budgets": no_budget,
         "  and abuse box": no_abuse,
         "  and rate limit": no_limit,
     }
-    clients = {}
-    for name, policy in variants.items():
+    flask_clients = {}
+    for name, policy in {"plain": None, **policies}.items():
         app = Flask(name)
         if policy is None:
             app.post("/chat")(answer)
         else:
-            app.post("/chat")(Guard(app, policy=policy, keys=store).protect()(answer))
-        clients[name] = app.test_client()
-    one = _flask_timer(clients, key)
+            app.post("/chat")(FlaskGuard(app, policy=policy, keys=store).protect()(answer))
+        flask_clients[name] = app.test_client()
+    fastapi = {
+        "plain": _fastapi_app(),
+        "ASGI layer + 6 headers": _with_guard_headers(_fastapi_app()),
+        "no-op security dependency": _fastapi_app(_noop_security()()),
+    }
+    for name, policy in policies.items():
+        fastapi[name] = _fastapi_app(guard=FastAPIGuard(policy, keys=store))
+    timers = {
+        "Flask": (list(flask_clients), _flask_timer(flask_clients, key)),
+        "FastAPI": (list(fastapi), _fastapi_timer(fastapi, key)),
+    }
 
     def report(title: str) -> list[str]:
-        times = asyncio.run(_rounds(list(variants), rounds // 2, one))
         lines = [f"  {title}:"]
-        for name in list(variants)[1:]:
-            diffs = [g - p for g, p in zip(times[name], times["plain"])]
-            lines.append(f"    {name:<18} adds {statistics.median(diffs) / 1000:7.1f} µs")
+        for framework, (names, one) in timers.items():
+            times = asyncio.run(_rounds(names, rounds // 2, one))
+            for name in names[1:]:
+                diffs = [g - p for g, p in zip(times[name], times["plain"])]
+                med = statistics.median(diffs) / 1000
+                lines.append(f"    {framework:<8} {name:<26} adds {med:7.1f} µs")
         return lines
 
-    lines = ["Flask breakdown (median of paired differences vs plain):"]
+    lines = ["Breakdown (median of paired differences vs plain):"]
     lines += report("with the audit event")
     logger, metrics = logging.getLogger("ravelin.audit"), audit._metrics
     logger.setLevel(logging.WARNING)

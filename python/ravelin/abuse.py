@@ -100,6 +100,10 @@ class AbuseGuard:
 
     def blocked(self, key: str) -> float:
         """Penalty seconds left for ``key`` (0.0: not boxed)."""
+        if not self._boxed:  # the usual case, asked on every request: no digest, no lock
+            if not isinstance(key, str):
+                raise TypeError(f"key: must be str, got {type(key).__name__}")
+            return 0.0
         digest, now = key_digest(key), self._clock()
         with self._lock:
             return self._left(digest, now)

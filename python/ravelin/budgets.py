@@ -55,6 +55,8 @@ class _Policy:
         self.cost_fn = cost_fn
         self.clock = clock
         self.has_cost = self.limits[2] >= 0 or self.limits[3] >= 0
+        # (index, limit) of the limits set: what `within` checks.
+        self.set_limits = tuple((i, lim) for i, lim in enumerate(self.limits) if lim >= 0)
         # The current day's bounds and ids, recomputed only when the clock leaves that day.
         self._day: tuple[float, float, str, str, float] = (0.0, -1.0, "", "", 0.0)
 
@@ -87,9 +89,9 @@ class _Policy:
         dollars = fn(model, input_tokens, output_tokens)
         return max(0, round(dollars * _NANO))
 
-    def decision(self, allowed: bool, used: list[int], delta: tuple[int, int],
+    def decision(self, allowed: bool, used: tuple[int, int, int, int], delta: tuple[int, int],
                  periods: tuple[str, str, float, float], check: bool) -> BudgetDecision:
-        """``used`` = [tokens day, tokens month, cost day, cost month] after the operation
+        """``used`` = (tokens day, tokens month, cost day, cost month) after the operation
         (before it, for a refused reservation)."""
         retry = 0.0
         if not allowed:
@@ -97,31 +99,30 @@ class _Policy:
             ends = (periods[2], periods[3], periods[2], periods[3])
             retry = max((end for end, lim, u, n in zip(ends, self.limits, used, need)
                         if lim >= 0 and u + n > lim), default=0.0)
-        reserved = allowed and check
         tokens = self._tightest(used, 0)
         cost = self._tightest(used, 2)
-        return BudgetDecision(
-            allowed=allowed,
-            tokens_remaining=tokens,
-            cost_remaining=None if cost is None else cost / _NANO,
-            retry_after=retry,
-            reserved_tokens=delta[0] if reserved else 0,
-            reserved_cost=delta[1] / _NANO if reserved else 0.0,
-        )
+        if allowed and check:
+            return BudgetDecision(allowed, tokens, None if cost is None else cost / _NANO, retry,
+                                  delta[0], delta[1] / _NANO)
+        return BudgetDecision(allowed, tokens, None if cost is None else cost / _NANO, retry)
 
-    def _tightest(self, used: list[int], first: int) -> Optional[int]:
+    def _tightest(self, used: tuple[int, int, int, int], first: int) -> Optional[int]:
         """What is left of the tighter of the day and month budgets at ``first`` and after."""
         day, month = self.limits[first], self.limits[first + 1]
-        if day < 0 and month < 0:
-            return None
-        left = min(day - used[first] if day >= 0 else month - used[first + 1],
-                   month - used[first + 1] if month >= 0 else day - used[first])
+        if day < 0:
+            if month < 0:
+                return None
+            left = month - used[first + 1]
+        elif month < 0:
+            left = day - used[first]
+        else:
+            left = min(day - used[first], month - used[first + 1])
         return left if left > 0 else 0
 
-    def within(self, amounts: list[int]) -> bool:
-        """Every set limit holds ``amounts`` ([tokens day, tokens month, cost day, month])."""
-        for lim, amount in zip(self.limits, amounts):
-            if 0 <= lim < amount:
+    def within(self, amounts: tuple[int, int, int, int]) -> bool:
+        """Every set limit holds ``amounts`` (tokens day, tokens month, cost day, month)."""
+        for i, lim in self.set_limits:
+            if amounts[i] > lim:
                 return False
         return True
 
@@ -206,14 +207,15 @@ class Budget:
         tokens, cost = delta
         with self._lock:
             day, month = self._counts(key, periods)
-            after = [day[0] + tokens, month[0] + tokens, day[1] + cost, month[1] + cost]
+            after = (day[0] + tokens, month[0] + tokens, day[1] + cost, month[1] + cost)
             allowed = policy.within(after)
             if allowed or not check:
-                used = [x if x > 0 else 0 for x in after]
+                a, b, c, d = after
+                used = (a if a > 0 else 0, b if b > 0 else 0, c if c > 0 else 0, d if d > 0 else 0)
                 self._day[key] = (used[0], used[2])
                 self._month[key] = (used[1], used[3])
             else:
-                used = [day[0], month[0], day[1], month[1]]
+                used = (day[0], month[0], day[1], month[1])
         if not check:
             allowed = policy.within(used)
         return policy.decision(allowed, used, delta, periods, check)
@@ -339,8 +341,8 @@ class RedisBudget:
         args = ["1" if check else "0", delta[0], delta[1], *self._policy.limits, *ttls]
 
         def finish(reply: list[int]) -> BudgetDecision:
-            return self._policy.decision(bool(reply[0]), [int(x) for x in reply[1:]], delta,
-                                         periods, check)
+            used = (int(reply[1]), int(reply[2]), int(reply[3]), int(reply[4]))
+            return self._policy.decision(bool(reply[0]), used, delta, periods, check)
 
         return keys, args, finish
 

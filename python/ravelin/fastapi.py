@@ -177,18 +177,33 @@ def _error_response(scope: Scope, exc: GuardError) -> Response:
 
 
 def _view(scope: Scope) -> Request:
-    """The pipeline's view of an ASGI request (header bytes decoded as latin-1, as HTTP says)."""
+    """The pipeline's view of an ASGI request."""
     client = scope.get("client")
-    headers: dict[str, str] = {}
-    for key, value in scope["headers"]:  # ASGI names are lower-case; the first one counts
-        headers.setdefault(key.decode("latin-1"), value.decode("latin-1"))
     return Request(
         method=scope["method"],
         path=getattr(scope.get("route"), "path", scope["path"]),
-        headers=headers,
+        headers=_Headers(scope["headers"]),
         client=client[0] if client else None,
         request_id=scope[_REQUEST_ID],
     )
+
+
+class _Headers:
+    """An ASGI request's headers as the pipeline reads them: ``get`` by lower-case name, the
+    first value counting, decoded as latin-1 as HTTP says. Only the few names asked for are
+    decoded (a dict of them all would decode every header of every request)."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: Iterable[tuple[bytes, bytes]]) -> None:
+        self._raw = raw
+
+    def get(self, name: str, default: Optional[str] = None) -> Optional[str]:
+        wanted = name.encode("latin-1")
+        for key, value in self._raw:  # ASGI names are lower-case
+            if key == wanted:
+                return value.decode("latin-1")
+        return default
 
 
 class GuardMiddleware:
@@ -202,7 +217,9 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        scope[_REQUEST_ID] = pipeline.request_id_from(_header(scope, b"x-request-id"))
+        scope[_REQUEST_ID] = pipeline.request_id_from(
+            _Headers(scope["headers"]).get("x-request-id") or ""
+        )
         scope[_GUARD] = self.guard  # a guarded route's dependency puts its own (scoped) guard
         responder = _Responder(scope, send)
         failed = True
@@ -244,7 +261,7 @@ class _Responder:
         headers = list(message.get("headers", []))
         headers.append((b"x-request-id", scope[_REQUEST_ID].encode()))
         if ctx is not None and not ctx.done:
-            headers.extend((k.lower().encode(), v.encode()) for k, v in ctx.headers.items())
+            headers.extend([(_header_name(k), v.encode()) for k, v in ctx.headers.items()])
             self.content_type = _content_type(headers)
             self.kind = pipeline.body_kind(self.content_type)
         if self.kind is None:
@@ -307,15 +324,14 @@ class _Responder:
         await self.downstream({"type": "http.response.body", "body": body, "more_body": False})
 
 
+@functools.lru_cache(maxsize=64)
+def _header_name(name: str) -> bytes:
+    """The ASGI form of a header name the guard sets (a handful, each on every response)."""
+    return name.lower().encode("latin-1")
+
+
 def _content_type(headers: list[tuple[bytes, bytes]]) -> str:
     for key, value in headers:
         if key == b"content-type":
-            return value.decode("latin-1")
-    return ""
-
-
-def _header(scope: Scope, name: bytes) -> str:
-    for key, value in scope["headers"]:
-        if key == name:
             return value.decode("latin-1")
     return ""

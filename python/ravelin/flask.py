@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Callable, Optional, TypeVar
 
 from flask import Flask, Response, current_app, g, request
+from werkzeug.datastructures import Headers
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from ravelin import guard as pipeline
@@ -145,8 +146,8 @@ def _view(req: Any) -> Request:
 
 
 def _filter_response(guard: pipeline.Guard, ctx: Context, response: Response) -> Response:
-    for name, value in ctx.headers.items():
-        response.headers[name] = value
+    if ctx.headers:
+        _set_headers(response.headers, ctx.headers)
     kind = pipeline.body_kind(response.content_type or "")
     if kind is None:
         guard.complete(ctx)
@@ -162,6 +163,17 @@ def _filter_response(guard: pipeline.Guard, ctx: Context, response: Response) ->
             response.set_data(filtered)
         guard.complete(ctx)
     return response
+
+
+def _set_headers(headers: Headers, values: Mapping[str, str]) -> None:
+    """``headers[name] = value`` for each; a name the response lacks (the usual case) is only
+    added, without the search through every header that setting one makes."""
+    present = {name.lower() for name, _ in headers}
+    for name, value in values.items():
+        if name.lower() in present:
+            headers[name] = value
+        else:
+            headers.add(name, value)
 
 
 def _filtered_stream(

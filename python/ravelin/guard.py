@@ -35,10 +35,11 @@ import math
 import os
 import sqlite3
 import time
+import types
 from collections import Counter
 from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
 import ravelin
 from ravelin import audit
@@ -78,6 +79,12 @@ _DELTA_PATHS = (parse_path("choices[0].delta.content"), parse_path("delta.text")
 _REQUEST_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
+class HeaderLookup(Protocol):
+    """All the pipeline asks of a request's headers: one value by lower-case name."""
+
+    def get(self, name: str, default: Optional[str] = None) -> Optional[str]: ...
+
+
 @dataclass
 class Request:
     """What the pipeline needs to know about an HTTP request, whatever the framework.
@@ -89,7 +96,7 @@ class Request:
 
     method: str
     path: str
-    headers: Mapping[str, str]
+    headers: HeaderLookup
     client: Optional[str] = None
     body: bytes = b""
     request_id: str = ""
@@ -167,6 +174,10 @@ class _Call:
 
 
 _NO_KWARGS: Mapping[str, Any] = {}
+# Result types of sync backend calls known not to be awaitable (a decision, a float...): the
+# awaitable check, an ABC instance check, is made once per type rather than once per call.
+# (A generator may or may not be a coroutine, so it is never listed.)
+_PLAIN_RESULTS: set[type] = {type(None), bool, int, float, str}
 _Steps = Generator[_Call, Any, Any]
 
 
@@ -322,8 +333,12 @@ class Guard:
                 )
                 if how is _AsyncHow.CALL:
                     value = getattr(target, name)(*args, **kwargs)
-                    if inspect.isawaitable(value):
-                        value = await value
+                    kind = type(value)
+                    if kind not in _PLAIN_RESULTS:
+                        if inspect.isawaitable(value):
+                            value = await value
+                        elif kind is not types.GeneratorType:
+                            _PLAIN_RESULTS.add(kind)
                 elif how is _AsyncHow.AWAIT:
                     value = await getattr(target, name)(*args, **kwargs)
                 else:
@@ -360,8 +375,10 @@ class Guard:
     def client_ip(self, request: Request) -> Optional[str]:
         """The peer address; X-Forwarded-For is believed only as far as trusted proxies go."""
         peer = request.client
+        if peer is None or not self.policy.trusted_proxies:  # the usual case: no header read
+            return peer
         forwarded = request.headers.get("x-forwarded-for")
-        if peer is None or not forwarded or not self.policy.is_trusted_proxy(peer):
+        if not forwarded or not self.policy.is_trusted_proxy(peer):
             return peer
         # Rightmost first: each trusted hop appended the address it saw.
         for hop in reversed([h.strip() for h in forwarded.split(",")]):
@@ -453,14 +470,15 @@ class Guard:
     @staticmethod
     def _rate_headers(decision: Any) -> dict[str, str]:
         """IETF draft ``RateLimit-Policy``/``RateLimit`` plus the common ``X-RateLimit-*``."""
-        remaining = max(0, int(decision.remaining))
-        reset = max(0, math.ceil(decision.reset_after))
+        remaining = str(max(0, int(decision.remaining)))
+        reset = str(max(0, math.ceil(decision.reset_after)))
+        policy, limit = _rate_policy(decision.limit, decision.window)
         return {
-            "RateLimit-Policy": f'"default";q={decision.limit};w={math.ceil(decision.window)}',
+            "RateLimit-Policy": policy,
             "RateLimit": f'"default";r={remaining};t={reset}',
-            "X-RateLimit-Limit": str(decision.limit),
-            "X-RateLimit-Remaining": str(remaining),
-            "X-RateLimit-Reset": str(reset),
+            "X-RateLimit-Limit": limit,
+            "X-RateLimit-Remaining": remaining,
+            "X-RateLimit-Reset": reset,
         }
 
     # -- inspection ---------------------------------------------------------------------------
@@ -748,6 +766,13 @@ class StreamFilter:
         fields, value, (container, key) = self._template
         container[key] = rest
         return _sse(fields, json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
+@functools.lru_cache(maxsize=64)
+def _rate_policy(limit: int, window: float) -> tuple[str, str]:
+    """The ``RateLimit-Policy`` and ``X-RateLimit-Limit`` values: the same for every request
+    under one limit, so made once."""
+    return f'"default";q={limit};w={math.ceil(window)}', str(limit)
 
 
 def _json_container(payload: str) -> Any:

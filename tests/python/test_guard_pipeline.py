@@ -356,3 +356,27 @@ def test_route_scoped_guards_share_state_but_not_the_route_limit(store):
     assert route.keys is guard.keys and route.abuse is guard.abuse
     assert route.limiter is not guard.limiter
     assert guard.scoped(scopes=["x"]).limiter is guard.limiter
+
+
+class _DeferredLimiter:
+    """A backend whose plain ``hit`` hands back an awaitable (as some async wrappers do)."""
+
+    def __init__(self) -> None:
+        self.inner = ravelin.RateLimiter("2/hour")
+
+    def hit(self, key: str, cost: int = 1):
+        async def later():
+            return self.inner.hit(key, cost)
+
+        return later()
+
+
+def test_the_async_driver_awaits_what_a_plain_backend_method_returns(store):
+    guard = Guard(Policy(), keys=store, limiter=_DeferredLimiter())
+    key = store.create("u", ["chat"]).key
+    for remaining in ("1", "0"):
+        ctx, _ = run(guard, request(key, chat_body("hi")), use_async=True)
+        assert ctx.headers["X-RateLimit-Remaining"] == remaining
+        assert ctx.headers["RateLimit-Policy"] == '"default";q=2;w=3600'
+    with pytest.raises(RateLimitedError):
+        run(guard, request(key, chat_body("hi")), use_async=True)

@@ -218,6 +218,9 @@ def test_abuse_arguments_are_checked() -> None:
         AbuseGuard(threshold=3, weights={"x": 4})
     with pytest.raises(TypeError, match="reason"):
         AbuseGuard().record("k", None)  # type: ignore[arg-type]
+    # Checked on the fast path too (nobody boxed: no digest is made).
+    with pytest.raises(TypeError, match="key"):
+        AbuseGuard().blocked(None)  # type: ignore[arg-type]
 
 
 def test_repeated_identical_prompts_are_a_rate_limit_on_client_and_prompt() -> None:
