@@ -53,16 +53,18 @@ impl Anchors {
         }
     }
 
-    /// A word-view pattern needs one of the words its syntax tree requires (see `required`).
-    pub fn pattern(&mut self, pattern: &str) {
-        match regex_syntax::parse(pattern)
+    /// A word-view pattern needs one of the words its syntax tree requires (see `required`),
+    /// returned too (`None`: nothing is required).
+    pub fn pattern(&mut self, pattern: &str) -> Option<Vec<String>> {
+        let words = regex_syntax::parse(pattern)
             .ok()
             .as_ref()
-            .and_then(required)
-        {
+            .and_then(required);
+        match &words {
             Some(words) => words.iter().for_each(|w| self.add(w)),
             None => self.words = None,
         }
+        words
     }
 
     /// A raw-view pattern: each literal of its most selective required set becomes a
