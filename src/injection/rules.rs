@@ -16,6 +16,10 @@ use crate::normalize::normalize;
 /// exhaust memory (the `regex` crate already guarantees linear-time matching).
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 const REGEX_NEST_LIMIT: u32 = 64;
+/// Lazy-DFA cache of each word-view regex: the default (2 MiB) fills up on prose with the
+/// `(?: [^ ]+){0,n}` gaps of many rules, and a cleared cache is rebuilt state by state, which
+/// is the slow tail of scan latency. It grows only as far as the text needs.
+const DFA_CACHE_LIMIT: usize = 16 << 20;
 
 /// Which text a pattern runs on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -215,6 +219,7 @@ fn build_regex(spec: &RuleSpec, pattern: &str) -> Result<Regex> {
     };
     RegexBuilder::new(&pattern)
         .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(DFA_CACHE_LIMIT)
         .nest_limit(REGEX_NEST_LIMIT)
         .build()
         .map_err(|e| {
