@@ -98,8 +98,8 @@ fn letters_and_separators(text: &str) -> Option<Normalized> {
     }
     if prev_letter {
         joined |= run == 1 && singles >= 2;
-    } else if kept > 0 {
-        kept -= 1; // the space after the last word
+    } else {
+        kept = kept.saturating_sub(1); // the space after the last word
     }
     if other || joined {
         return None;

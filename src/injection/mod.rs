@@ -297,7 +297,9 @@ impl Scanner {
                     patterns,
                     cipher: hint,
                 } => {
-                    patterns.iter().for_each(|&p| run[p] = true);
+                    for &p in patterns {
+                        run[p] = true;
+                    }
                     cipher |= hint;
                 }
             }

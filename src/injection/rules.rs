@@ -245,13 +245,13 @@ fn anchor_entry(
     anchored: &mut Vec<(String, Vec<usize>, bool)>,
     word: String,
 ) -> &mut (String, Vec<usize>, bool) {
-    let at = match anchored.iter().position(|(w, _, _)| *w == word) {
-        Some(at) => at,
-        None => {
+    let at = anchored
+        .iter()
+        .position(|(w, _, _)| *w == word)
+        .unwrap_or_else(|| {
             anchored.push((word, Vec::new(), false));
             anchored.len() - 1
-        }
-    };
+        });
     &mut anchored[at]
 }
 
