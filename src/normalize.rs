@@ -71,7 +71,8 @@ pub fn normalize(text: &str) -> Normalized {
 }
 
 /// The normalized view of ASCII text made of letters and separators only (most prose), in
-/// one branch-free pass: letters lowercased, each run of separators after a word one space.
+/// one pass that writes every byte and keeps some: letters lowercased, each run of
+/// separators after a word one space, offsets the identity within a word.
 /// `None` for text with digits, leetspeak or joiners, or with a run of three one-letter
 /// words (which `tokenize` joins): those take the general path.
 fn letters_and_separators(text: &str) -> Option<Normalized> {
@@ -231,8 +232,8 @@ fn continues_word(c: char) -> bool {
     c.is_alphanumeric() || is_leet_symbol(c) || matches!(c, '\'' | '’' | '-')
 }
 
-/// How `tokenize_ascii` sees a byte: part of a word (a letter, or anything else that
-/// `continues_word`), or a separator.
+/// How the ASCII paths see a byte: part of a word (a letter, or anything else that
+/// `continues_word`), or a separator (0).
 const ASCII_LETTER: u8 = 1;
 const ASCII_OTHER: u8 = 2;
 const ASCII_CLASS: [u8; 128] = {
