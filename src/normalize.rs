@@ -56,14 +56,62 @@ impl Normalized {
 /// into windows by the caller.
 pub fn normalize(text: &str) -> Normalized {
     debug_assert!(u32::try_from(text.len()).is_ok());
-    let mut words = Words::with_capacity(text.len());
     if text.is_ascii() {
-        // Fast path: plain ASCII needs no decomposition, so no intermediate buffer.
-        tokenize(&mut words, &Ascii(text));
+        letters_and_separators(text).unwrap_or_else(|| {
+            let mut words = Words::with_capacity(text.len());
+            tokenize_ascii(&mut words, &Ascii::new(text));
+            words.finish(text)
+        })
     } else {
-        tokenize(&mut words, &Folded(fold_chars(text)));
+        let mut words = Words::with_capacity(text.len());
+        let folded = Folded(fold_chars(text));
+        tokenize(&mut words, &folded, 0, folded.len(), u32::MAX);
+        words.finish(text)
     }
-    words.finish(text)
+}
+
+/// The normalized view of ASCII text made of letters and separators only (most prose), in
+/// one pass that writes every byte and keeps some: letters lowercased, each run of
+/// separators after a word one space, offsets the identity within a word.
+/// `None` for text with digits, leetspeak or joiners, or with a run of three one-letter
+/// words (which `tokenize` joins): those take the general path.
+fn letters_and_separators(text: &str) -> Option<Normalized> {
+    let bytes = text.as_bytes();
+    let mut out = vec![0u8; bytes.len()];
+    let mut origin = vec![0u32; bytes.len() + 1];
+    let (mut kept, mut prev_letter, mut other) = (0, false, false);
+    // The length of the word so far, and how many one-letter words end in a row.
+    let (mut run, mut singles, mut joined) = (0usize, 0usize, false);
+    for (i, &b) in bytes.iter().enumerate() {
+        let class = ASCII_CLASS[usize::from(b & 0x7F)];
+        let letter = class == ASCII_LETTER;
+        other |= class == ASCII_OTHER;
+        // Every byte is written; only letters and the first separator after a word are kept.
+        out[kept] = if letter { b | 0x20 } else { b' ' };
+        origin[kept] = i as u32;
+        kept += usize::from(letter || prev_letter);
+        if prev_letter && !letter {
+            singles = if run == 1 { singles + 1 } else { 0 };
+            joined |= singles >= 3;
+        }
+        run = if letter { run + 1 } else { 0 };
+        prev_letter = letter;
+    }
+    if prev_letter {
+        joined |= run == 1 && singles >= 2;
+    } else {
+        kept = kept.saturating_sub(1); // the space after the last word
+    }
+    if other || joined {
+        return None;
+    }
+    out.truncate(kept);
+    origin[kept] = kept.checked_sub(1).map_or(0, |last| origin[last] + 1);
+    origin.truncate(kept + 1);
+    Some(Normalized {
+        text: String::from_utf8(out).expect("ASCII"),
+        origin,
+    })
 }
 
 /// Folded characters with their original offsets, as `tokenize` reads them.
@@ -80,25 +128,26 @@ trait Source {
     }
 }
 
-/// ASCII text: each byte is a character at its own offset.
-struct Ascii<'a>(&'a str);
+/// ASCII text, lowercased in one pass: each byte is a character at its own offset.
+struct Ascii(String);
 
-impl Source for Ascii<'_> {
+impl Ascii {
+    fn new(text: &str) -> Self {
+        Self(text.to_ascii_lowercase())
+    }
+}
+
+impl Source for Ascii {
     fn len(&self) -> usize {
         self.0.len()
     }
 
     fn at(&self, i: usize) -> (char, u32) {
-        (
-            char::from(self.0.as_bytes()[i].to_ascii_lowercase()),
-            i as u32,
-        )
+        (char::from(self.0.as_bytes()[i]), i as u32)
     }
 
     fn push_run(&self, words: &mut Words, i: usize, j: usize) {
-        let start = words.text.len();
         words.text.push_str(&self.0[i..j]);
-        words.text[start..].make_ascii_lowercase();
         words.origin.extend(i as u32..j as u32);
     }
 }
@@ -183,11 +232,60 @@ fn continues_word(c: char) -> bool {
     c.is_alphanumeric() || is_leet_symbol(c) || matches!(c, '\'' | '’' | '-')
 }
 
-/// Splits folded characters into words and hands each to `words`.
-fn tokenize(words: &mut Words, src: &impl Source) {
-    let len = src.len();
-    let mut token: Vec<(char, u32)> = Vec::with_capacity(32);
+/// How the ASCII paths see a byte: part of a word (a letter, or anything else that
+/// `continues_word`), or a separator (0).
+const ASCII_LETTER: u8 = 1;
+const ASCII_OTHER: u8 = 2;
+const ASCII_CLASS: [u8; 128] = {
+    let mut table = [0u8; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        table[b] = if c.is_ascii_alphabetic() {
+            ASCII_LETTER
+        } else if c.is_ascii_digit() || matches!(c, b'|' | b'!' | b'@' | b'$' | b'+' | b'\'' | b'-')
+        {
+            ASCII_OTHER
+        } else {
+            0
+        };
+        b += 1;
+    }
+    table
+};
+
+/// `tokenize` for ASCII text, a token at a time: a token of letters only (most of prose) is
+/// one plain word; any other goes through `tokenize` on its own bytes, which ends where the
+/// token does, at a separator, so both paths leave `words` in the same state.
+fn tokenize_ascii(words: &mut Words, src: &Ascii) {
+    let bytes = src.0.as_bytes();
+    let len = bytes.len();
     let mut i = 0;
+    while i < len {
+        if ASCII_CLASS[usize::from(bytes[i])] == 0 {
+            i += 1;
+            continue;
+        }
+        let (start, mut kinds) = (i, 0);
+        while i < len && ASCII_CLASS[usize::from(bytes[i])] != 0 {
+            kinds |= ASCII_CLASS[usize::from(bytes[i])];
+            i += 1;
+        }
+        let sep = if i < len { i as u32 } else { u32::MAX };
+        if kinds == ASCII_LETTER {
+            words.plain(src, start, i, sep);
+        } else {
+            tokenize(words, src, start, i, sep);
+        }
+    }
+}
+
+/// Splits folded characters `from..to` into words and hands each to `words`; `end` is the
+/// offset of the separator after `to` (`u32::MAX` at the end of the text).
+fn tokenize(words: &mut Words, src: &impl Source, from: usize, to: usize, end: u32) {
+    let len = to;
+    let mut token: Vec<(char, u32)> = Vec::with_capacity(32);
+    let mut i = from;
     while i < len {
         let (c, off) = src.at(i);
         // The common case, a run of plain lowercase letters, skips the per-word buffer.
@@ -198,7 +296,7 @@ fn tokenize(words: &mut Words, src: &impl Source) {
             }
             let next = (j < len).then(|| src.at(j));
             if next.map_or(true, |(n, _)| !continues_word(n)) {
-                words.plain(src, i, j, next.map_or(u32::MAX, |(_, sep)| sep));
+                words.plain(src, i, j, next.map_or(end, |(_, sep)| sep));
                 i = j;
                 continue;
             }
@@ -217,7 +315,7 @@ fn tokenize(words: &mut Words, src: &impl Source) {
         }
         i += 1;
     }
-    words.word(&mut token, u32::MAX);
+    words.word(&mut token, end);
 }
 
 /// The output under construction: words separated by single spaces.
@@ -371,7 +469,7 @@ fn clean_word(word: &mut Vec<(char, u32)>) {
 
 #[cfg(test)]
 mod tests {
-    use super::normalize;
+    use super::*;
 
     fn norm(s: &str) -> String {
         normalize(s).as_str().to_owned()
@@ -415,6 +513,35 @@ mod tests {
         let at = n.as_str().find("ignore").unwrap();
         let (s, e) = n.original_span(at, at + "ignore all".len());
         assert_eq!(&text[s..e], "ＩＧＮＯＲＥ all");
+    }
+
+    #[test]
+    fn ascii_fast_paths_agree_with_the_general_one() {
+        const ALPHABET: &[u8] = b"abcXYZ  ,.-'!|@$+07\n";
+        let mut seed = 7u64;
+        for len in 0..4000 {
+            let text: String = (0..len % 40)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    let pick = (seed >> 33) as usize;
+                    // Mostly letters and spaces, so that many texts take the first fast path.
+                    let pool = if len % 3 == 0 { ALPHABET.len() } else { 8 };
+                    char::from(ALPHABET[pick % pool])
+                })
+                .collect();
+            let src = Ascii::new(&text);
+            let mut general = Words::with_capacity(text.len());
+            tokenize(&mut general, &src, 0, src.len(), u32::MAX);
+            let general = general.finish(&text);
+            let mut by_token = Words::with_capacity(text.len());
+            tokenize_ascii(&mut by_token, &src);
+            let by_token = by_token.finish(&text);
+            let fast = letters_and_separators(&text);
+            for other in [Some(by_token), fast].into_iter().flatten() {
+                assert_eq!(other.text, general.text, "{text:?}");
+                assert_eq!(other.origin, general.origin, "{text:?}");
+            }
+        }
     }
 
     #[test]

@@ -123,14 +123,9 @@ fn readable(s: &str) -> bool {
         && !s.chars().any(|c| c.is_control() && !c.is_whitespace())
 }
 
-/// Whether a word view talks about decoding (rot13 is only tried then: a second pass over
-/// every text would double the cost of the common, clean case). The hint may itself be
-/// rot13 (`ebg13`).
-pub fn mentions_cipher(words: &str) -> bool {
-    CIPHER_HINTS.iter().any(|hint| words.contains(hint))
-}
-
-/// Word fragments that hint at a cipher (the rot13 pass and the prefilter both use them).
+/// Word fragments that hint at a cipher: rot13 of a word view is only tried when it holds
+/// one (a second pass over every text would double the cost of the common, clean case); the
+/// hint may itself be rot13 (`ebg13`). The phrase automaton finds them (see `rules`).
 pub const CIPHER_HINTS: [&str; 9] = [
     "rot",
     "ebg",

@@ -57,16 +57,18 @@ impl Anchors {
         }
     }
 
-    /// A word-view pattern needs one of the words its syntax tree requires (see `required`).
-    pub fn pattern(&mut self, pattern: &str) {
-        match regex_syntax::parse(pattern)
+    /// A word-view pattern needs one of the words its syntax tree requires (see `required`),
+    /// returned too (`None`: nothing is required).
+    pub fn pattern(&mut self, pattern: &str) -> Option<Vec<String>> {
+        let words = regex_syntax::parse(pattern)
             .ok()
             .as_ref()
-            .and_then(required)
-        {
+            .and_then(required);
+        match &words {
             Some(words) => words.iter().for_each(|w| self.add(w)),
             None => self.words = None,
         }
+        words
     }
 
     /// A raw-view pattern: each literal of its most selective required set becomes a
@@ -451,9 +453,26 @@ fn rarity(t: &[u8]) -> usize {
         .sum()
 }
 
+/// Among the most frequent words of English (function words, everyday verbs): a required
+/// part made of such words lets most prose through, so another part is a better anchor.
+fn is_common_word(word: &str) -> bool {
+    const COMMON: &[&str] = &[
+        "about", "above", "after", "all", "also", "and", "any", "are", "before", "but", "can",
+        "come", "could", "day", "each", "every", "find", "for", "from", "get", "give", "have",
+        "help", "here", "how", "into", "just", "know", "like", "look", "make", "more", "most",
+        "must", "need", "never", "new", "not", "now", "only", "other", "people", "real", "said",
+        "say", "see", "should", "show", "some", "step", "take", "tell", "than", "that", "the",
+        "their", "them", "then", "there", "these", "they", "thing", "think", "this", "those",
+        "time", "use", "used", "want", "way", "what", "when", "where", "which", "who", "why",
+        "will", "with", "without", "work", "world", "would", "write", "year", "you", "your",
+    ];
+    COMMON.contains(&word)
+}
+
 /// Words one of which every match of `hir` contains (as a substring of one normalized word),
-/// chosen to be rare: from a sequence, the part whose shortest word is longest; from an
-/// alternation, the words of every branch. `None` when nothing is required.
+/// chosen to be rare: from a sequence, the part with the fewest common English words, then
+/// the one whose shortest word is longest; from an alternation, the words of every branch.
+/// `None` when nothing is required.
 fn required(hir: &Hir) -> Option<Vec<String>> {
     match hir.kind() {
         HirKind::Literal(lit) => {
@@ -464,8 +483,13 @@ fn required(hir: &Hir) -> Option<Vec<String>> {
         HirKind::Capture(group) => required(&group.sub),
         HirKind::Repetition(rep) if rep.min > 0 => required(&rep.sub),
         HirKind::Concat(parts) => parts.iter().filter_map(required).max_by_key(|words| {
+            let common = words.iter().filter(|w| is_common_word(w)).count();
             let shortest = words.iter().map(String::len).min().unwrap_or(0);
-            (shortest, std::cmp::Reverse(words.len()))
+            (
+                std::cmp::Reverse(common),
+                shortest,
+                std::cmp::Reverse(words.len()),
+            )
         }),
         HirKind::Alternation(branches) => branches
             .iter()

@@ -27,7 +27,7 @@ use std::sync::LazyLock;
 
 use crate::error::{CoreError, ErrorKind, Result};
 use crate::normalize::{normalize, Normalized};
-use rules::{Compiled, PatternSet, RuleFile};
+use rules::{Compiled, Hit, PatternSet, RuleFile};
 pub use rules::{RuleSpec, View};
 
 /// Default decision threshold, chosen on the development training split (see
@@ -251,45 +251,77 @@ impl Scanner {
             .as_ref()
             .filter(|g| g.clears(text, &survey));
         let words = gate.is_none().then(|| normalize(text));
-        if let Some(words) = &words {
-            self.match_words(words, words.as_str(), base, evidence);
-        }
+        let cipher = words
+            .as_ref()
+            .is_some_and(|words| self.match_words(words, words.as_str(), base, evidence));
         if !gate.is_some_and(|g| g.clears_raw(&survey)) {
             self.match_patterns(&self.compiled.raw, text, base, evidence, |s, e| (s, e));
         }
         self.features.detect(text, &survey, base, evidence);
         if depth < MAX_DEPTH {
             let payloads = decode::payloads(text, &survey, budget);
-            self.scan_encoded(payloads, words.as_ref(), base, depth, budget, evidence);
+            let rot13 = words.as_ref().filter(|_| cipher);
+            self.scan_encoded(payloads, rot13, base, depth, budget, evidence);
         }
     }
 
     /// Phrases and word-view patterns on `view` (the word view or a transform of it that
-    /// keeps its byte layout, such as rot13), mapped back through `words`.
-    fn match_words(&self, words: &Normalized, view: &str, base: usize, evidence: &mut Evidence) {
+    /// keeps its byte layout, such as rot13), mapped back through `words`. Returns whether
+    /// the view hints at a cipher.
+    fn match_words(
+        &self,
+        words: &Normalized,
+        view: &str,
+        base: usize,
+        evidence: &mut Evidence,
+    ) -> bool {
         let to_original = |s: usize, e: usize| {
             let (s, e) = words.original_span(s, e);
             (base + s, base + e)
         };
-        let phrases = &self.compiled.phrases;
+        let (phrases, patterns) = (&self.compiled.phrases, &self.compiled.words);
         let bytes = view.as_bytes();
         let mut per_rule = vec![0usize; self.compiled.rules.len()];
+        let mut run = patterns.always.clone();
+        let mut cipher = false;
         for m in phrases.automaton.find_overlapping_iter(view) {
-            let (rule, left, right) = phrases.rule[m.pattern().as_usize()];
-            let bounded_left = !left || m.start() == 0 || bytes[m.start() - 1] == b' ';
-            let bounded_right = !right || m.end() == bytes.len() || bytes[m.end()] == b' ';
-            if bounded_left && bounded_right && per_rule[rule] < MAX_SPANS_PER_RULE {
-                per_rule[rule] += 1;
-                let info = &self.compiled.rules[rule];
-                evidence.add(
-                    &info.id,
-                    &info.category,
-                    info.weight,
-                    to_original(m.start(), m.end()),
-                );
+            match &phrases.hits[m.pattern().as_usize()] {
+                &Hit::Phrase { rule, left, right } => {
+                    let bounded_left = !left || m.start() == 0 || bytes[m.start() - 1] == b' ';
+                    let bounded_right = !right || m.end() == bytes.len() || bytes[m.end()] == b' ';
+                    if bounded_left && bounded_right && per_rule[rule] < MAX_SPANS_PER_RULE {
+                        per_rule[rule] += 1;
+                        let info = &self.compiled.rules[rule];
+                        evidence.add(
+                            &info.id,
+                            &info.category,
+                            info.weight,
+                            to_original(m.start(), m.end()),
+                        );
+                    }
+                }
+                Hit::Anchor {
+                    patterns,
+                    cipher: hint,
+                } => {
+                    for &p in patterns {
+                        run[p] = true;
+                    }
+                    cipher |= hint;
+                }
             }
         }
-        self.match_patterns(&self.compiled.words, view, 0, evidence, to_original);
+        for (index, _) in run.iter().enumerate().filter(|(_, &run)| run) {
+            let info = &self.compiled.rules[patterns.rule[index]];
+            for m in patterns.regexes[index]
+                .find_iter(view)
+                .take(MAX_SPANS_PER_RULE)
+            {
+                let span = to_original(m.start(), m.end());
+                evidence.add(&info.id, &info.category, info.weight, span);
+            }
+        }
+        cipher
     }
 
     fn match_patterns(
@@ -311,11 +343,12 @@ impl Scanner {
 
     /// Decodes hidden payloads and scans them; each that carries evidence becomes one match
     /// over the encoded run, weighted by the payload's own score. The word view's rot13 is
-    /// scanned when the view exists (the gate lets no text that mentions a cipher skip it).
+    /// scanned when given (when the view hints at a cipher; the gate lets no such text skip
+    /// the view).
     fn scan_encoded(
         &self,
         payloads: Vec<decode::Payload>,
-        words: Option<&Normalized>,
+        rot13: Option<&Normalized>,
         base: usize,
         depth: usize,
         budget: &mut usize,
@@ -331,8 +364,8 @@ impl Scanner {
                 evidence.add(&id, &category, inner.score(), span);
             }
         }
-        let Some(words) = words else { return };
-        if words.as_str().len() <= ROT13_MAX_BYTES && decode::mentions_cipher(words.as_str()) {
+        let Some(words) = rot13 else { return };
+        if words.as_str().len() <= ROT13_MAX_BYTES {
             let rotated = decode::rot13(words.as_str());
             let mut inner = Evidence::default();
             self.match_words(words, &rotated, base, &mut inner);

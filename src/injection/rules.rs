@@ -16,6 +16,10 @@ use crate::normalize::normalize;
 /// exhaust memory (the `regex` crate already guarantees linear-time matching).
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 const REGEX_NEST_LIMIT: u32 = 64;
+/// Lazy-DFA cache of each word-view regex: the default (2 MiB) fills up on prose with the
+/// `(?: [^ ]+){0,n}` gaps of many rules, and a cleared cache is rebuilt state by state, which
+/// is the slow tail of scan latency. It grows only as far as the text needs.
+const DFA_CACHE_LIMIT: usize = 16 << 20;
 
 /// Which text a pattern runs on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -125,13 +129,40 @@ pub struct PatternSet {
     pub rule: Vec<usize>,
 }
 
-/// Phrases of every rule in one Aho-Corasick automaton.
+/// Regexes of the word view. Each runs only on a view that holds one of its anchors (words
+/// every match contains, see [`Anchors::pattern`]), found by the phrase automaton's pass:
+/// on most texts few rules have an anchor, and one overlapping `RegexSet` over all of them
+/// costs more than those few regexes (its lazy DFA keeps meeting new state combinations).
+#[derive(Debug)]
+pub struct WordPatterns {
+    pub regexes: Vec<Regex>,
+    pub rule: Vec<usize>,
+    /// Per pattern: whether it runs whatever the text (it has no anchor).
+    pub always: Vec<bool>,
+}
+
+/// What one pattern of the phrase automaton stands for.
+#[derive(Debug)]
+pub enum Hit {
+    /// A phrase of `rule`, and whether it must start and end at a word boundary (not for CJK
+    /// edges, which have no spaces, nor for a stem's end).
+    Phrase {
+        rule: usize,
+        left: bool,
+        right: bool,
+    },
+    /// An anchor: the word patterns it lets run, and whether it hints at a cipher (see
+    /// `CIPHER_HINTS`).
+    Anchor { patterns: Vec<usize>, cipher: bool },
+}
+
+/// Phrases of every rule, and the anchors of the word patterns, in one Aho-Corasick
+/// automaton.
 #[derive(Debug)]
 pub struct PhraseSet {
     pub automaton: AhoCorasick,
-    /// Per automaton pattern: its rule, and whether it must start and end at a word boundary
-    /// (not for CJK edges, which have no spaces, nor for a stem's end).
-    pub rule: Vec<(usize, bool, bool)>,
+    /// Per automaton pattern.
+    pub hits: Vec<Hit>,
 }
 
 /// A compiled rule set.
@@ -139,7 +170,7 @@ pub struct PhraseSet {
 pub struct Compiled {
     pub rules: Vec<RuleInfo>,
     pub phrases: PhraseSet,
-    pub words: PatternSet,
+    pub words: WordPatterns,
     pub raw: PatternSet,
     /// Lets plain text skip phrases and word-view patterns (`None`: some rule has no anchor).
     pub gate: Option<Gate>,
@@ -188,6 +219,7 @@ fn build_regex(spec: &RuleSpec, pattern: &str) -> Result<Regex> {
     };
     RegexBuilder::new(&pattern)
         .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(DFA_CACHE_LIMIT)
         .nest_limit(REGEX_NEST_LIMIT)
         .build()
         .map_err(|e| {
@@ -208,12 +240,30 @@ fn pattern_set(entries: Vec<(usize, Regex)>) -> Result<PatternSet> {
     Ok(PatternSet { set, regexes, rule })
 }
 
+/// The entry of `word` in `anchored`, added if new.
+fn anchor_entry(
+    anchored: &mut Vec<(String, Vec<usize>, bool)>,
+    word: String,
+) -> &mut (String, Vec<usize>, bool) {
+    let at = anchored
+        .iter()
+        .position(|(w, _, _)| *w == word)
+        .unwrap_or_else(|| {
+            anchored.push((word, Vec::new(), false));
+            anchored.len() - 1
+        });
+    &mut anchored[at]
+}
+
 /// Compiles `specs` (already filtered of disabled rules).
 pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
     let mut rules = Vec::with_capacity(specs.len());
     let mut seen = HashMap::new();
-    let (mut phrases, mut phrase_rule) = (Vec::new(), Vec::new());
+    let (mut phrases, mut hits) = (Vec::new(), Vec::new());
     let (mut words, mut raw) = (Vec::new(), Vec::new());
+    // Anchor word -> (word patterns it lets run, whether it hints at a cipher), in order.
+    let mut anchored: Vec<(String, Vec<usize>, bool)> = Vec::new();
+    let mut always = Vec::new();
     let mut anchors = Anchors::default();
     for (index, spec) in specs.iter().enumerate() {
         spec.check()?;
@@ -236,13 +286,21 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
             let right = !stem && spaced(words.chars().next_back());
             anchors.phrase(&words);
             phrases.push(words);
-            phrase_rule.push((index, left, right));
+            hits.push(Hit::Phrase {
+                rule: index,
+                left,
+                right,
+            });
         }
         if let Some(pattern) = &spec.pattern {
             let regex = build_regex(spec, &expand_slots(pattern, slots))?;
             match spec.view {
                 View::Words => {
-                    anchors.pattern(regex.as_str());
+                    let needs = anchors.pattern(regex.as_str());
+                    always.push(needs.is_none());
+                    for word in needs.unwrap_or_default() {
+                        anchor_entry(&mut anchored, word).1.push(words.len());
+                    }
                     words.push((index, regex));
                 }
                 View::Raw => {
@@ -255,6 +313,12 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
     // Talk of ciphers sends a text down the full path, where its rot13 is scanned too.
     for hint in CIPHER_HINTS {
         anchors.add(hint);
+        anchor_entry(&mut anchored, hint.to_owned()).2 = true;
+    }
+    for (word, mut patterns, cipher) in anchored {
+        patterns.dedup();
+        phrases.push(word);
+        hits.push(Hit::Anchor { patterns, cipher });
     }
     // A full DFA: a few hundred phrases make a small one, and overlapping search (every
     // phrase of every rule must be seen) is several times faster than on the NFA.
@@ -265,11 +329,15 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
         .map_err(|e| CoreError::new(ErrorKind::InvalidRule, format!("phrases: {e}")))?;
     Ok(Compiled {
         rules,
-        phrases: PhraseSet {
-            automaton,
-            rule: phrase_rule,
+        phrases: PhraseSet { automaton, hits },
+        words: {
+            let (rule, regexes) = words.into_iter().unzip();
+            WordPatterns {
+                regexes,
+                rule,
+                always,
+            }
         },
-        words: pattern_set(words)?,
         raw: pattern_set(raw)?,
         gate: anchors.build(),
     })
