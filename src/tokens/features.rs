@@ -497,15 +497,15 @@ mod simd {
     use std::arch::x86_64::{
         __m128i, __m256i, _mm256_add_epi16, _mm256_add_epi8, _mm256_castsi256_si128,
         _mm256_cmpeq_epi8, _mm256_cmpgt_epi16, _mm256_cmpgt_epi8, _mm256_extracti128_si256,
-        _mm256_loadu_si256, _mm256_max_epu16, _mm256_min_epu16, _mm256_movemask_epi8,
-        _mm256_or_si256, _mm256_packs_epi16, _mm256_set1_epi16, _mm256_set1_epi8, _mm256_setr_epi8,
-        _mm256_shuffle_epi8, _mm256_slli_epi16, _mm256_sub_epi16, _mm256_subs_epu16, _mm_add_epi8,
-        _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_extract_epi16, _mm_loadu_si128, _mm_max_epu16,
-        _mm_min_epu16, _mm_minpos_epu16, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
-        _mm_slli_epi16, _mm_xor_si128,
+        _mm256_loadu_si256, _mm256_max_epu16, _mm256_max_epu8, _mm256_min_epu16,
+        _mm256_movemask_epi8, _mm256_or_si256, _mm256_packs_epi16, _mm256_set1_epi16,
+        _mm256_set1_epi8, _mm256_setr_epi8, _mm256_shuffle_epi8, _mm256_slli_epi16,
+        _mm256_sub_epi16, _mm256_subs_epu16, _mm_add_epi8, _mm_cmpeq_epi8, _mm_cmplt_epi8,
+        _mm_extract_epi16, _mm_loadu_si128, _mm_max_epu16, _mm_min_epu16, _mm_minpos_epu16,
+        _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_slli_epi16, _mm_xor_si128,
     };
 
-    use super::{Classes, Classify, N_ASCII, N_FEATURES, RANGES, RUNS};
+    use super::{script, Classes, Classify, N_ASCII, N_FEATURES, RANGES, RUNS};
 
     /// The SSE2 classifier: SSE2 is part of the x86-64 baseline.
     #[derive(Clone, Copy)]
@@ -557,16 +557,28 @@ mod simd {
         ) -> bool {
             let bytes = text[start..start + 65].try_into().expect("65 bytes");
             // SAFETY: as above (AVX2 implies SSSE3 and SSE4.1).
-            let keys = unsafe { keys(bytes) };
+            let mut keys = unsafe { keys(bytes) };
             // SAFETY: as above.
-            let (first, last) = unsafe { key_bounds(&keys) };
+            let (mut first, mut last) = unsafe { key_bounds(&keys) };
+            // Four-byte characters (one script) are counted apart, so that the keys of
+            // emoji and the symbols around them (0xE2, 0xEF) span fewer runs.
+            let mut four = 0;
+            if last >= 0x3000 {
+                // SAFETY: as above.
+                unsafe {
+                    four = four_byte_leads(bytes);
+                    keys = three_byte_keys(&keys);
+                    (first, last) = key_bounds(&keys);
+                }
+            }
             let Some((first, last)) = super::runs_between(first, last) else {
                 return false;
             };
             // Each run takes the leads from its start up to the next run's. The first two
             // runs without a branch (most blocks span one or two; a run past `last` takes
             // none); the others walking down from `last`, until the runs left hold none.
-            let leads = leads.count_ones();
+            counts[usize::from(script(0x10000))] += u64::from(four.count_ones());
+            let leads = (leads & !four).count_ones();
             // SAFETY: as above.
             let below = |r: usize| unsafe { keys_below(&keys, RUNS.start[r], leads) };
             let in_first = below(first + 1);
@@ -732,6 +744,30 @@ mod simd {
             *k = _mm256_sub_epi16(_mm256_subs_epu16(pairs, lead), one);
         }
         keys
+    }
+
+    /// [`keys`] without the four-byte characters' (leading byte 0xF0 and up). Requires AVX2.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    unsafe fn three_byte_keys(keys: &[__m256i; 4]) -> [__m256i; 4] {
+        let three_byte = _mm256_set1_epi16(0x2FFE);
+        let mut out = *keys;
+        for k in &mut out {
+            *k = _mm256_or_si256(*k, _mm256_cmpgt_epi16(*k, three_byte));
+        }
+        out
+    }
+
+    /// The four-byte leading bytes (0xF0 and up) of a block. Requires AVX2.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    unsafe fn four_byte_leads(block: &[u8; 65]) -> u64 {
+        let f0 = _mm256_set1_epi8(signed(0xF0));
+        let x0 = _mm256_loadu_si256(block.as_ptr().cast());
+        let x1 = _mm256_loadu_si256(block[32..].as_ptr().cast());
+        let high_bits = |x: __m256i| u64::from(_mm256_movemask_epi8(x) as u32);
+        high_bits(_mm256_cmpeq_epi8(_mm256_max_epu8(x0, f0), x0))
+            | high_bits(_mm256_cmpeq_epi8(_mm256_max_epu8(x1, f0), x1)) << 32
     }
 
     /// The smallest and largest key of [`keys`] with a leading byte; `(0, 0)` without any.
