@@ -490,7 +490,9 @@ trait Classify: Copy {
 /// class and chunk. This module holds the crate's only `unsafe` code: intrinsics, and the
 /// AVX2 entry point, sound exactly where the CPU has AVX2 and POPCNT, which [`scan`] checks.
 /// The classifiers carry no `#[target_feature]` of their own, so they (and the intrinsics)
-/// inline into each entry point's loop.
+/// inline into each entry point's loop (a closure around intrinsics that LLVM does not inline
+/// first keeps them as calls, so the larger pieces are functions). AVX2 alone counts scripts
+/// by [`RUNS`] (its byte shuffles and SSE4.1's `minpos` come with AVX2).
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod simd {
