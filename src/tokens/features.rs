@@ -4,9 +4,11 @@
 //! upper, digit, space, other whitespace, non-ASCII), built with SIMD compares (AVX2 or SSE2,
 //! SWAR elsewhere); the features are popcounts of those masks and of their shifted combinations
 //! (run starts, letters deep inside long runs, case changes). Non-ASCII characters are counted
-//! by script, mostly by popcounts of UTF-8 leading-byte range masks, the rest by a table keyed
-//! by their first two bytes. Every feature is a sum over the text, so an estimate is one dot
-//! product with the weights fitted per encoding (`weights.rs`).
+//! by script, keyed by their first two UTF-8 bytes: where a block's keys span a few runs of
+//! one script each (most blocks of non-Latin text, AVX2 only), by how many keys lie below each
+//! run's start; elsewhere by popcounts of leading-byte range masks, the rest by a table lookup
+//! each. Every feature is a sum over the text, so an estimate is one dot product with the
+//! weights fitted per encoding (`weights.rs`).
 
 /// Feature names, in the order of [`Features::counts`] and of the fitted weights.
 pub const NAMES: [&str; N_FEATURES] = [
@@ -89,29 +91,95 @@ static BY_LEAD: [u8; 4096] = {
     let mut table = [0u8; 4096];
     let mut key = 0;
     while key < 4096 {
-        let (lead, next) = ((key >> 6) as u32, (key & 0x3F) as u32);
-        table[key] = if lead < 0x20 {
-            let cp = (lead << 6) | next;
-            script(if cp < 0x80 { 0x80 } else { cp }) // below: overlong, never in a `str`
-        } else if lead < 0x30 {
-            let first = ((lead & 0x0F) << 12) | (next << 6);
-            let class = script(first);
-            let mut cp = first;
-            while cp < first + 64 && script(cp) == class {
-                cp += 16;
-            }
-            if cp == first + 64 {
-                class
-            } else {
-                SPLIT
-            }
-        } else {
-            script(0x10000)
-        };
+        table[key] = by_lead(key);
         key += 1;
     }
     table
 };
+
+/// [`BY_LEAD`]'s entry for `key`.
+const fn by_lead(key: usize) -> u8 {
+    let (lead, next) = ((key >> 6) as u32, (key & 0x3F) as u32);
+    if lead < 0x20 {
+        let cp = (lead << 6) | next;
+        script(if cp < 0x80 { 0x80 } else { cp }) // below: overlong, never in a `str`
+    } else if lead < 0x30 {
+        let first = ((lead & 0x0F) << 12) | (next << 6);
+        let class = script(first);
+        let mut cp = first;
+        while cp < first + 64 && script(cp) == class {
+            cp += 16;
+        }
+        if cp == first + 64 {
+            class
+        } else {
+            SPLIT
+        }
+    } else {
+        script(0x10000)
+    }
+}
+
+/// The most runs of [`RUNS`] a block's characters may span to be counted by runs: each run
+/// past the first costs a count of the keys below its start.
+const MAX_RUNS: usize = 8;
+
+/// The keys of [`BY_LEAD`] (in UTF-8 order: first byte, then second) cut into runs of one
+/// script, and each [`SPLIT`] key a run of its own. Keys that no `str` holds (overlong and
+/// surrogate forms) join the run before them.
+struct Runs {
+    /// The run of each key.
+    of: [u8; 4096],
+    /// Each run's first key, as the SIMD code compares it: the leading byte minus `0xC0`,
+    /// then the second byte; past the last run, a key above all (a run that no lead is in).
+    start: [u16; 64],
+    /// Each run's script class (a [`SPLIT`] run's is any: only runs without leads are
+    /// counted past `splits`).
+    class: [u8; 64],
+    /// A bit for each [`SPLIT`] run.
+    splits: u64,
+}
+
+static RUNS: Runs = {
+    let mut runs = Runs {
+        of: [0; 4096],
+        start: [0x7FFF; 64],
+        class: [FIRST_SCRIPT as u8; 64],
+        splits: 0,
+    };
+    let (mut n, mut last) = (0, SPLIT);
+    let mut key = 0;
+    while key < 4096 {
+        let (lead, next) = (key >> 6, key & 0x3F);
+        // E0 80..9F (overlong), ED A0..BF (surrogates).
+        let never = (lead == 0x20 && next < 0x20) || (lead == 0x2D && next >= 0x20);
+        let class = by_lead(key);
+        if n == 0 || !never && (class != last || class == SPLIT) {
+            last = class;
+            runs.start[n] = ((lead << 8) | 0x80 | next) as u16;
+            if class == SPLIT {
+                runs.splits |= 1 << n;
+            } else {
+                runs.class[n] = class;
+            }
+            n += 1;
+        }
+        runs.of[key] = (n - 1) as u8;
+        key += 1;
+    }
+    runs
+};
+
+/// The first and last run of [`RUNS`] that the keys `first..=last` (as in [`Runs::start`])
+/// span, unless they are more than [`MAX_RUNS`] or one is a [`SPLIT`].
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn runs_between(first: u16, last: u16) -> Option<(usize, usize)> {
+    let run = |key: u16| usize::from(RUNS.of[usize::from(key >> 8) << 6 | usize::from(key & 0x3F)]);
+    let (first, last) = (run(first), run(last));
+    let few = last - first < MAX_RUNS; // and a run after `last`
+    (few && RUNS.splits >> first & ((2 << (last - first)) - 1) == 0).then_some((first, last))
+}
 
 /// Leading-byte ranges that settle a script alone (inclusive), with its class: most
 /// non-ASCII characters are counted by popcount, not one table lookup each.
@@ -223,6 +291,19 @@ const RANGES: [Range; N_RANGES] = {
     ranges
 };
 
+/// Where [`BY_NEXT`]'s leads are in [`RANGES`].
+const NEXT_LEADS: [usize; BY_NEXT.len()] = {
+    let mut leads = [0; BY_NEXT.len()];
+    let mut at = GROUPS + SETTLED.len();
+    let mut i = 0;
+    while i < BY_NEXT.len() {
+        leads[i] = at;
+        at += 1 + BY_NEXT[i].next.len();
+        i += 1;
+    }
+    leads
+};
+
 /// Runs `$body` once per index of [`RANGES`], bound to the constant `$k`: unrolled, each
 /// range's bounds fold into the compare's constants (LLVM leaves a loop over 17 ranges rolled,
 /// re-deriving them at run time).
@@ -298,9 +379,15 @@ fn scan(text: &str, classifier: impl Classify) -> [u64; N_FEATURES] {
     let mut start = 0;
     for block in &mut blocks {
         let block = block.try_into().expect("64-byte block");
-        let m = Masks::of(classifier.classify(block), u64::MAX);
-        m.count(&prev, bytes, start, &mut counts);
-        prev = m;
+        prev = count_block(
+            classifier,
+            block,
+            u64::MAX,
+            &prev,
+            bytes,
+            start,
+            &mut counts,
+        );
         start += 64;
     }
     let tail = blocks.remainder();
@@ -308,9 +395,40 @@ fn scan(text: &str, classifier: impl Classify) -> [u64; N_FEATURES] {
         let mut padded = [0u8; 64];
         padded[..tail.len()].copy_from_slice(tail);
         let valid = (1u64 << tail.len()) - 1;
-        Masks::of(classifier.classify(&padded), valid).count(&prev, bytes, start, &mut counts);
+        count_block(classifier, &padded, valid, &prev, bytes, start, &mut counts);
     }
     counts
+}
+
+/// Adds the counts of `block` (`text[start..]`, its `valid` bytes) to `counts` and returns its
+/// masks; `prev` are the previous block's. Non-ASCII characters are counted by runs where the
+/// classifier can (a byte must follow the block, and no character the previous block's ranges
+/// left open), else by ranges.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn count_block(
+    classifier: impl Classify,
+    block: &[u8; 64],
+    valid: u64,
+    prev: &Masks,
+    text: &[u8],
+    start: usize,
+    counts: &mut [u64; N_FEATURES],
+) -> Masks {
+    let mut c = classifier.classify(block);
+    let by_ranges = c[5] != 0
+        && !(start + 64 < text.len()
+            && !prev.pending()
+            && classifier.count_runs(text, start, c[6], counts));
+    if by_ranges {
+        classifier.ranges(block, &mut c);
+    }
+    let m = Masks::of(c, valid);
+    m.count(prev, counts);
+    if by_ranges {
+        m.count_scripts(prev, text, start, counts);
+    }
+    m
 }
 
 /// One bit per byte of a 64-byte block, for each byte class.
@@ -345,7 +463,26 @@ type Classes = [u64; N_ASCII + N_RANGES];
 
 /// A byte classifier for 64-byte blocks, one per instruction set.
 trait Classify: Copy {
+    /// The ASCII classes of a block, its [`RANGES`] left empty.
     fn classify(self, block: &[u8; 64]) -> Classes;
+
+    /// Fills in the [`RANGES`] that a block with non-ASCII bytes needs.
+    fn ranges(self, block: &[u8; 64], c: &mut Classes);
+
+    /// Counts the scripts of the block at `text[start..]` (64 bytes, and at least one after
+    /// them) by [`RUNS`], `leads` marking its leading bytes; `false` (nothing counted) where
+    /// its keys span more than [`MAX_RUNS`] runs or a [`SPLIT`] one, or the classifier has no
+    /// such path, which leaves the block to the [`RANGES`].
+    fn count_runs(
+        self,
+        text: &[u8],
+        start: usize,
+        leads: u64,
+        counts: &mut [u64; N_FEATURES],
+    ) -> bool {
+        let _ = (text, start, leads, counts);
+        false
+    }
 }
 
 /// SIMD classification: AVX2 (32 bytes per compare) with POPCNT where the CPU has them
@@ -353,18 +490,24 @@ trait Classify: Copy {
 /// class and chunk. This module holds the crate's only `unsafe` code: intrinsics, and the
 /// AVX2 entry point, sound exactly where the CPU has AVX2 and POPCNT, which [`scan`] checks.
 /// The classifiers carry no `#[target_feature]` of their own, so they (and the intrinsics)
-/// inline into each entry point's loop.
+/// inline into each entry point's loop (a closure around intrinsics that LLVM does not inline
+/// first keeps them as calls, so the larger pieces are functions). AVX2 alone counts scripts
+/// by [`RUNS`] (its byte shuffles and SSE4.1's `minpos` come with AVX2).
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod simd {
     use std::arch::x86_64::{
-        __m128i, __m256i, _mm256_add_epi8, _mm256_cmpeq_epi8, _mm256_cmpgt_epi8,
-        _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8,
-        _mm256_slli_epi16, _mm_add_epi8, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128,
-        _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_slli_epi16,
+        __m128i, __m256i, _mm256_add_epi16, _mm256_add_epi8, _mm256_castsi256_si128,
+        _mm256_cmpeq_epi8, _mm256_cmpgt_epi16, _mm256_cmpgt_epi8, _mm256_extracti128_si256,
+        _mm256_loadu_si256, _mm256_max_epu16, _mm256_max_epu8, _mm256_min_epu16,
+        _mm256_movemask_epi8, _mm256_or_si256, _mm256_packs_epi16, _mm256_set1_epi16,
+        _mm256_set1_epi8, _mm256_setr_epi8, _mm256_shuffle_epi8, _mm256_slli_epi16,
+        _mm256_sub_epi16, _mm256_subs_epu16, _mm_add_epi8, _mm_cmpeq_epi8, _mm_cmplt_epi8,
+        _mm_extract_epi16, _mm_loadu_si128, _mm_max_epu16, _mm_min_epu16, _mm_minpos_epu16,
+        _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_slli_epi16, _mm_xor_si128,
     };
 
-    use super::{Classes, Classify, N_ASCII, N_FEATURES, RANGES};
+    use super::{script, Classes, Classify, N_ASCII, N_FEATURES, RANGES, RUNS};
 
     /// The SSE2 classifier: SSE2 is part of the x86-64 baseline.
     #[derive(Clone, Copy)]
@@ -381,6 +524,13 @@ mod simd {
             // SAFETY: SSE2 is part of every x86-64 CPU.
             unsafe { classify_sse2(block) }
         }
+
+        #[allow(clippy::inline_always)]
+        #[inline(always)]
+        fn ranges(self, block: &[u8; 64], c: &mut Classes) {
+            // SAFETY: as above.
+            unsafe { ranges_sse2(block, c) }
+        }
     }
 
     impl Classify for Avx2 {
@@ -389,6 +539,63 @@ mod simd {
         fn classify(self, block: &[u8; 64]) -> Classes {
             // SAFETY: an `Avx2` exists only where the CPU has AVX2.
             unsafe { classify_avx2(block) }
+        }
+
+        #[allow(clippy::inline_always)]
+        #[inline(always)]
+        fn ranges(self, block: &[u8; 64], c: &mut Classes) {
+            // SAFETY: as above.
+            unsafe { ranges_avx2(block, c) }
+        }
+
+        #[allow(clippy::inline_always)]
+        #[inline(always)]
+        fn count_runs(
+            self,
+            text: &[u8],
+            start: usize,
+            leads: u64,
+            counts: &mut [u64; N_FEATURES],
+        ) -> bool {
+            let bytes = text[start..start + 65].try_into().expect("65 bytes");
+            // SAFETY: as above (AVX2 implies SSSE3 and SSE4.1).
+            let mut keys = unsafe { keys(bytes) };
+            // SAFETY: as above.
+            let (mut first, mut last) = unsafe { key_bounds(&keys) };
+            // Four-byte characters (one script) are counted apart, so that the keys of
+            // emoji and the symbols around them (0xE2, 0xEF) span fewer runs.
+            let mut four = 0;
+            if last >= 0x3000 {
+                // SAFETY: as above.
+                unsafe {
+                    four = four_byte_leads(bytes);
+                    keys = three_byte_keys(&keys);
+                    (first, last) = key_bounds(&keys);
+                }
+            }
+            let Some((first, last)) = super::runs_between(first, last) else {
+                return false;
+            };
+            // Each run takes the leads from its start up to the next run's. The first two
+            // runs without a branch (most blocks span one or two; a run past `last` takes
+            // none); the others walking down from `last`, until the runs left hold none.
+            counts[usize::from(script(0x10000))] += u64::from(four.count_ones());
+            let leads = (leads & !four).count_ones();
+            // SAFETY: as above.
+            let below = |r: usize| unsafe { keys_below(&keys, RUNS.start[r], leads) };
+            let in_first = below(first + 1);
+            let mut upper = leads;
+            for r in (first + 2..=last).rev() {
+                let lower = below(r);
+                counts[usize::from(RUNS.class[r])] += u64::from(upper - lower);
+                upper = lower;
+                if lower == in_first {
+                    break;
+                }
+            }
+            counts[usize::from(RUNS.class[first + 1])] += u64::from(upper - in_first);
+            counts[usize::from(RUNS.class[first])] += u64::from(in_first);
+            true
         }
     }
 
@@ -453,20 +660,24 @@ mod simd {
             c[5] |= high << at;
             c[6] |= (high & high_bits(_mm_slli_epi16::<1>(x))) << at;
         }
-        if c[5] != 0 {
-            let x: [__m128i; 4] =
-                std::array::from_fn(|i| _mm_loadu_si128(block[16 * i..].as_ptr().cast()));
-            super::each_range!(K => {
-                let r = &RANGES[K];
-                if super::needed(r, &c, block) {
-                    c[N_ASCII + K] = high_bits(within(x[0], r.lo, r.hi))
-                        | high_bits(within(x[1], r.lo, r.hi)) << 16
-                        | high_bits(within(x[2], r.lo, r.hi)) << 32
-                        | high_bits(within(x[3], r.lo, r.hi)) << 48;
-                }
-            });
-        }
         c
+    }
+
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    unsafe fn ranges_sse2(block: &[u8; 64], c: &mut Classes) {
+        let high_bits = |x: __m128i| u64::from(_mm_movemask_epi8(x) as u16);
+        let x: [__m128i; 4] =
+            std::array::from_fn(|i| _mm_loadu_si128(block[16 * i..].as_ptr().cast()));
+        super::each_range!(K => {
+            let r = &RANGES[K];
+            if super::needed(r, c, block) {
+                c[N_ASCII + K] = high_bits(within(x[0], r.lo, r.hi))
+                    | high_bits(within(x[1], r.lo, r.hi)) << 16
+                    | high_bits(within(x[2], r.lo, r.hi)) << 32
+                    | high_bits(within(x[3], r.lo, r.hi)) << 48;
+            }
+        });
     }
 
     /// Requires AVX2.
@@ -493,28 +704,144 @@ mod simd {
             c[5] |= high << at;
             c[6] |= (high & high_bits(_mm256_slli_epi16::<1>(x))) << at;
         }
-        if c[5] != 0 {
-            let x0 = _mm256_loadu_si256(block.as_ptr().cast());
-            let x1 = _mm256_loadu_si256(block[32..].as_ptr().cast());
-            super::each_range!(K => {
-                let r = &RANGES[K];
-                if super::needed(r, &c, block) {
-                    c[N_ASCII + K] = high_bits(within32(x0, r.lo, r.hi))
-                        | high_bits(within32(x1, r.lo, r.hi)) << 32;
-                }
-            });
-        }
         c
+    }
+
+    /// Requires AVX2.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    unsafe fn ranges_avx2(block: &[u8; 64], c: &mut Classes) {
+        let high_bits = |x: __m256i| u64::from(_mm256_movemask_epi8(x) as u32);
+        let x0 = _mm256_loadu_si256(block.as_ptr().cast());
+        let x1 = _mm256_loadu_si256(block[32..].as_ptr().cast());
+        super::each_range!(K => {
+            let r = &RANGES[K];
+            if super::needed(r, c, block) {
+                c[N_ASCII + K] = high_bits(within32(x0, r.lo, r.hi))
+                    | high_bits(within32(x1, r.lo, r.hi)) << 32;
+            }
+        });
+    }
+
+    /// The key of each position of the block `bytes[..64]` (as in [`super::Runs::start`]: the
+    /// byte minus `0xC0`, then the next one) minus one: `u16::MAX` where no leading byte is.
+    /// Positions 0, 2, .., 30 in the first vector, 1, 3, .., 31 in the second, then 32.. as
+    /// well. Requires AVX2.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    unsafe fn keys(bytes: &[u8; 65]) -> [__m256i; 4] {
+        // Swaps each 16-bit lane's bytes: the earlier byte becomes the high one.
+        let swap = _mm256_setr_epi8(
+            1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11,
+            10, 13, 12, 15, 14,
+        );
+        let (lead, one) = (
+            _mm256_set1_epi16(i16::from_ne_bytes([0, 0xC0])),
+            _mm256_set1_epi16(1),
+        );
+        let mut keys = [_mm256_set1_epi16(0); 4];
+        for (k, at) in keys.iter_mut().zip([0, 1, 32, 33]) {
+            let pairs = _mm256_shuffle_epi8(_mm256_loadu_si256(bytes[at..].as_ptr().cast()), swap);
+            // Saturating: bytes below 0xC0 give zero, and then the largest key.
+            *k = _mm256_sub_epi16(_mm256_subs_epu16(pairs, lead), one);
+        }
+        keys
+    }
+
+    /// [`keys`] without the four-byte characters' (leading byte 0xF0 and up). Requires AVX2.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    unsafe fn three_byte_keys(keys: &[__m256i; 4]) -> [__m256i; 4] {
+        let three_byte = _mm256_set1_epi16(0x2FFE);
+        let mut out = *keys;
+        for k in &mut out {
+            *k = _mm256_or_si256(*k, _mm256_cmpgt_epi16(*k, three_byte));
+        }
+        out
+    }
+
+    /// The four-byte leading bytes (0xF0 and up) of a block. Requires AVX2.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    unsafe fn four_byte_leads(block: &[u8; 65]) -> u64 {
+        let f0 = _mm256_set1_epi8(signed(0xF0));
+        let x0 = _mm256_loadu_si256(block.as_ptr().cast());
+        let x1 = _mm256_loadu_si256(block[32..].as_ptr().cast());
+        let high_bits = |x: __m256i| u64::from(_mm256_movemask_epi8(x) as u32);
+        high_bits(_mm256_cmpeq_epi8(_mm256_max_epu8(x0, f0), x0))
+            | high_bits(_mm256_cmpeq_epi8(_mm256_max_epu8(x1, f0), x1)) << 32
+    }
+
+    /// The smallest and largest key of [`keys`] with a leading byte; `(0, 0)` without any.
+    /// Requires AVX2.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    unsafe fn key_bounds(keys: &[__m256i; 4]) -> (u16, u16) {
+        let min = _mm256_min_epu16(
+            _mm256_min_epu16(keys[0], keys[1]),
+            _mm256_min_epu16(keys[2], keys[3]),
+        );
+        // Plus one, the positions without a leading byte are zero.
+        let one = _mm256_set1_epi16(1);
+        let max = _mm256_max_epu16(
+            _mm256_max_epu16(
+                _mm256_add_epi16(keys[0], one),
+                _mm256_add_epi16(keys[1], one),
+            ),
+            _mm256_max_epu16(
+                _mm256_add_epi16(keys[2], one),
+                _mm256_add_epi16(keys[3], one),
+            ),
+        );
+        let min = _mm_min_epu16(
+            _mm256_castsi256_si128(min),
+            _mm256_extracti128_si256::<1>(min),
+        );
+        let max = _mm_max_epu16(
+            _mm256_castsi256_si128(max),
+            _mm256_extracti128_si256::<1>(max),
+        );
+        // `minpos` finds the smallest of eight; the largest is the smallest complement.
+        let max = _mm_xor_si128(max, _mm_set1_epi8(-1));
+        let min = _mm_extract_epi16::<0>(_mm_minpos_epu16(min)) as u16;
+        let max = _mm_extract_epi16::<0>(_mm_minpos_epu16(max)) as u16;
+        (min.wrapping_add(1), !max)
+    }
+
+    /// How many of the `leads` keys of [`keys`] with a leading byte are below `key` (at
+    /// least 2). Requires AVX2.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    unsafe fn keys_below(keys: &[__m256i; 4], key: u16, leads: u32) -> u32 {
+        // Signed, the keys with a leading byte (minus one, as `keys` are) are positive, and
+        // below `key - 1` where below `key`; the other positions are -1, below them all.
+        let limit = _mm256_set1_epi16(i16::from_ne_bytes((key - 1).to_ne_bytes()));
+        let below: [__m256i; 4] = [
+            _mm256_cmpgt_epi16(limit, keys[0]),
+            _mm256_cmpgt_epi16(limit, keys[1]),
+            _mm256_cmpgt_epi16(limit, keys[2]),
+            _mm256_cmpgt_epi16(limit, keys[3]),
+        ];
+        let low = _mm256_packs_epi16(below[0], below[1]);
+        let high = _mm256_packs_epi16(below[2], below[3]);
+        let n = _mm256_movemask_epi8(low).count_ones() + _mm256_movemask_epi8(high).count_ones();
+        n - (64 - leads)
     }
 
     /// Each instruction set's classes against the portable SWAR ones.
     #[cfg(test)]
     pub(super) fn classifiers_agree(block: &[u8; 64]) -> bool {
-        let want = super::swar::classify(block);
-        // SAFETY: SSE2 is part of the x86-64 baseline; AVX2 is checked before use.
-        let sse2 = unsafe { classify_sse2(block) };
-        let avx2 = !is_x86_feature_detected!("avx2") || unsafe { classify_avx2(block) } == want;
-        sse2 == want && avx2
+        fn all(classifier: impl Classify, block: &[u8; 64]) -> Classes {
+            let mut c = classifier.classify(block);
+            classifier.ranges(block, &mut c);
+            c
+        }
+        let mut want = super::swar::classify(block);
+        super::swar::ranges(block, &mut want);
+        // An `Avx2` only where the CPU has AVX2 and POPCNT.
+        let avx2 = !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("popcnt"))
+            || all(Avx2(()), block) == want;
+        all(Sse2, block) == want && avx2
     }
 
     /// The SSE2 path's counts, whatever this CPU has.
@@ -539,6 +866,10 @@ mod swar {
     impl super::Classify for Swar {
         fn classify(self, block: &[u8; 64]) -> Classes {
             classify(block)
+        }
+
+        fn ranges(self, block: &[u8; 64], c: &mut Classes) {
+            ranges(block, c);
         }
     }
 
@@ -590,16 +921,18 @@ mod swar {
         for m in &mut c[..N_ASCII] {
             *m = transpose(*m);
         }
-        if c[5] != 0 {
-            for (k, r) in super::RANGES.iter().enumerate() {
-                if super::needed(r, &c, block) {
-                    let bits = block.iter().enumerate();
-                    let within = |b: &u8| (r.lo..=r.hi).contains(b);
-                    c[N_ASCII + k] = bits.map(|(i, b)| u64::from(within(b)) << i).sum();
-                }
+        c
+    }
+
+    /// The [`super::RANGES`], byte by byte: non-ASCII text is rare outside the SIMD builds.
+    pub(super) fn ranges(block: &[u8; 64], c: &mut Classes) {
+        for (k, r) in super::RANGES.iter().enumerate() {
+            if super::needed(r, c, block) {
+                let bits = block.iter().enumerate();
+                let within = |b: &u8| (r.lo..=r.hi).contains(b);
+                c[N_ASCII + k] = bits.map(|(i, b)| u64::from(within(b)) << i).sum();
             }
         }
-        c
     }
 }
 
@@ -632,7 +965,7 @@ impl Masks {
     /// Adds this block's popcounts to `counts`; `prev` is the preceding block, zero at the start.
     #[allow(clippy::inline_always)]
     #[inline(always)]
-    fn count(&self, prev: &Self, text: &[u8], start: usize, counts: &mut [u64; N_FEATURES]) {
+    fn count(&self, prev: &Self, counts: &mut [u64; N_FEATURES]) {
         let pop = |m: u64| u64::from(m.count_ones());
         // Every feature counts positions of this block, so a class absent here skips its
         // features (most blocks of a non-Latin script have no letters, spaces or punctuation).
@@ -676,8 +1009,13 @@ impl Masks {
         }
         if self.non_ascii != 0 {
             counts[15] += pop(self.non_ascii & !after(self.non_ascii, prev.non_ascii, 1));
-            self.count_scripts(prev, text, start, counts);
         }
+    }
+
+    /// Whether the block ends in a leading byte whose script the next block's bytes settle
+    /// ([`BY_NEXT`]'s leads at the last position).
+    fn pending(&self) -> bool {
+        NEXT_LEADS.iter().any(|&k| self.ranges[k] >> 63 != 0)
     }
 
     /// Counts non-ASCII characters by script: by popcount for the leading bytes in
@@ -764,7 +1102,8 @@ mod tests {
             format!("{ascii}Hello wORLD \t\r\n ~!{{}}[] über 東京 🙂 ÿ नमस्ते ไทย かな").repeat(3);
         for block in text.as_bytes().chunks_exact(64) {
             let block: &[u8; 64] = block.try_into().unwrap();
-            let c = swar::classify(block);
+            let mut c = swar::classify(block);
+            swar::ranges(block, &mut c);
             #[cfg(target_arch = "x86_64")]
             assert!(simd::classifiers_agree(block));
             for (i, &b) in block.iter().enumerate() {
@@ -898,10 +1237,28 @@ mod tests {
             texts.push(format!("{}{edges}", "a".repeat(shift)));
         }
         // A lone character whose second byte settles its script, at every block offset (its
-        // lead may end a block whose successor holds no such lead).
+        // lead may end a block whose successor holds no such lead), also in blocks counted by
+        // ranges (U+10A0's span has two scripts) followed by blocks counted by runs.
         for c in ['\u{800}', '\u{905}', '\u{E01}', '\u{3042}'] {
             for shift in 0..64 {
                 texts.push(format!("{}{c}{}", "a".repeat(shift), "a".repeat(64)));
+                let split = "\u{10A0}".repeat(shift / 3);
+                texts.push(format!(
+                    "{split}{}{c}{}",
+                    "a".repeat(shift % 3),
+                    "a".repeat(64)
+                ));
+            }
+        }
+        // Blocks of one or two runs of scripts: neighbours at every script boundary, repeated
+        // over blocks from several offsets.
+        for cp in (0x80..0x11000u32).step_by(16) {
+            let pair: String = [cp - 1, cp]
+                .into_iter()
+                .filter_map(char::from_u32)
+                .collect();
+            for shift in 0..4 {
+                texts.push(format!("{}{}", "a".repeat(shift), pair.repeat(40)));
             }
         }
         texts.push(texts.concat());
