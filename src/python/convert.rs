@@ -8,7 +8,6 @@ use pyo3::types::PyString;
 /// Borrows a Python `str` as UTF-8. Lone surrogates (which UTF-8 cannot hold) become U+FFFD,
 /// one code point for one, so code-point offsets computed on the result stay valid for the
 /// caller's original string.
-#[allow(dead_code)] // used by the bindings as they land
 pub fn text<'a>(s: &'a Bound<'_, PyString>) -> Cow<'a, str> {
     s.to_cow()
         .unwrap_or_else(|_| Cow::Owned(replace_surrogates(s)))
@@ -38,7 +37,6 @@ fn replace_surrogates(s: &Bound<'_, PyString>) -> String {
 
 /// Copies a sequence of Python `str` into owned Rust strings, so the work can run detached
 /// from the interpreter (rayon threads cannot touch Python objects).
-#[allow(dead_code)] // used by the bindings as they land
 pub fn owned_texts(items: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     let mut out = Vec::with_capacity(items.len().unwrap_or(0));
     for item in items.try_iter()? {
