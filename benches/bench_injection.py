@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import ravelin
 
@@ -98,10 +99,38 @@ def batch_rate(texts: list[str], threads: int) -> float:
     return float(proc.stdout)
 
 
+def rule_word_texts(n: int, words: int = 600, seed: int = 1) -> list[str]:
+    """Texts of random words drawn from the rules' own vocabulary: each holds the anchors of
+    most rules at once, so every word-view pattern runs and its lazy DFA keeps meeting new
+    states. The hard case for latency and for the regex caches' memory."""
+    rules = Path(ravelin.__file__).resolve().parents[2] / "src" / "rules" / "injection.toml"
+    vocab = sorted(set(re.findall(r"[a-z]{2,}", rules.read_text())))
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(vocab) for _ in range(words)) for _ in range(n)]
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status") as status:
+        return int(status.read().split("VmRSS:")[1].split()[0]) / 1024
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--prompts", type=int, default=2000)
+    ap.add_argument(
+        "--rule-words", type=int, default=0, metavar="N",
+        help="instead: scan N texts of random rule words once each (latency, RSS growth)",
+    )
     args = ap.parse_args()
+    if args.rule_words:
+        texts = rule_word_texts(args.rule_words)
+        before = rss_mib()
+        (p50, p99) = percentiles(latency(ravelin.scan, texts, rounds=1))
+        size = statistics.mean(map(len, texts)) / 1024
+        print(f"{len(texts)} texts of random rule words ({size:.1f} KB each), one pass:")
+        print(f"  ravelin.scan p50 {p50:7.1f} us   p99 {p99:7.1f} us")
+        print(f"  RSS {before:.0f} -> {rss_mib():.0f} MiB")
+        return 0
     texts = prompts(args.prompts)
     print(f"load average at start: {os.getloadavg()[0]:.2f} (1 min)")
 
