@@ -206,7 +206,9 @@ fn leet(c: char) -> Option<char> {
     })
 }
 
-fn is_leet_symbol(c: char) -> bool {
+/// Symbols read as letters inside a word (`h@ck`, `$ystem`, `1gn0r|ng`); the gate's plain
+/// test depends on this same set.
+pub(crate) const fn is_leet_symbol(c: char) -> bool {
     matches!(c, '|' | '!' | '€' | '@' | '$' | '+')
 }
 
@@ -243,8 +245,7 @@ const ASCII_CLASS: [u8; 128] = {
         let c = b as u8;
         table[b] = if c.is_ascii_alphabetic() {
             ASCII_LETTER
-        } else if c.is_ascii_digit() || matches!(c, b'|' | b'!' | b'@' | b'$' | b'+' | b'\'' | b'-')
-        {
+        } else if c.is_ascii_digit() || is_leet_symbol(c as char) || matches!(c, b'\'' | b'-') {
             ASCII_OTHER
         } else {
             0
@@ -280,10 +281,9 @@ fn tokenize_ascii(words: &mut Words, src: &Ascii) {
     }
 }
 
-/// Splits folded characters `from..to` into words and hands each to `words`; `end` is the
-/// offset of the separator after `to` (`u32::MAX` at the end of the text).
-fn tokenize(words: &mut Words, src: &impl Source, from: usize, to: usize, end: u32) {
-    let len = to;
+/// Splits folded characters `from..len` into words and hands each to `words`; `end` is the
+/// offset of the separator after `len` (`u32::MAX` at the end of the text).
+fn tokenize(words: &mut Words, src: &impl Source, from: usize, len: usize, end: u32) {
     let mut token: Vec<(char, u32)> = Vec::with_capacity(32);
     let mut i = from;
     while i < len {

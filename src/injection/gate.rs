@@ -24,6 +24,7 @@ use regex_syntax::hir::{Hir, HirKind};
 
 use super::required;
 use super::survey::{after, symbol_set, Survey};
+use crate::normalize::is_leet_symbol;
 
 /// Anchors collected while rules compile; `None` once a rule has no usable anchor. Likewise
 /// the raw-view trigger bytes, `None` once a raw pattern has no usable literal.
@@ -186,8 +187,19 @@ pub struct Gate {
 
 /// Bytes normalization removes inside words (`don't`, `well-known`).
 const JOINERS: u128 = symbol_set(b"'-");
-/// Symbols that make a token leetspeak when joined to letters (see `plain`).
-const LEET_SYMBOLS: u128 = symbol_set(b"|!@$+");
+/// Symbols that make a token leetspeak when joined to letters (see `plain`): the ASCII ones
+/// of normalization's set.
+const LEET_SYMBOLS: u128 = {
+    let mut set = 0u128;
+    let mut b = 0u8;
+    while b < 128 {
+        if is_leet_symbol(b as char) {
+            set |= 1 << b;
+        }
+        b += 1;
+    }
+    set
+};
 
 impl Gate {
     /// Whether `text` (surveyed in `survey`) is plain and holds no anchor, so no phrase or
@@ -435,7 +447,7 @@ fn is_common_trigram(t: &[u8]) -> bool {
         b"his", b"oft", b"ith", b"fth", b"sth", b"oth", b"res", b"ont", b"are", b"rea", b"ear",
         b"was", b"sin", b"sto", b"sta", b"thi", b"tin", b"ted", b"ons", b"wit", b"ort", b"con",
         b"com", b"pro", b"per", b"pre", b"men", b"nce", b"ive", b"ess", b"not", b"you", b"our",
-        b"out", b"ect", b"ine", b"ted", b"tor",
+        b"out", b"ect", b"ine", b"tor",
     ];
     COMMON.iter().any(|c| t.eq_ignore_ascii_case(*c))
 }
@@ -515,10 +527,10 @@ const PLAIN_CLASSES: [u8; 256] = {
             LETTER
         } else if c.is_ascii_digit() {
             DIGIT
-        } else if matches!(c, b'|' | b'!' | b'@' | b'$') {
-            LEET
         } else if c == b'+' {
             PLUS
+        } else if is_leet_symbol(c as char) {
+            LEET
         } else {
             0
         };
