@@ -17,7 +17,9 @@
 //! Raw-view patterns get the same treatment for cleared text: each yields a required set of
 //! literals (see [`super::required`]); a literal with a rare symbol contributes that byte as a
 //! trigger, one made of letters contributes its longest word as an anchor. A cleared window
-//! with no trigger byte cannot match any raw-view pattern either.
+//! with no trigger byte cannot match any raw-view pattern either; nor can an ASCII window on
+//! the full path whose word view holds no raw-view anchor (a word of letters survives
+//! normalization of ASCII text), which the phrase automaton reports.
 
 use aho_corasick::AhoCorasick;
 use regex_syntax::hir::{Hir, HirKind};
@@ -73,15 +75,17 @@ impl Anchors {
     }
 
     /// A raw-view pattern: each literal of its most selective required set becomes a
-    /// trigger byte (its rarest symbol) or, made of letters and digits, an anchor.
-    pub fn raw_pattern(&mut self, pattern: &str) {
-        let chosen = required::of_pattern(pattern)
+    /// trigger byte (its rarest symbol) or, made of letters and digits, an anchor; the
+    /// anchors are returned.
+    pub fn raw_pattern(&mut self, pattern: &str) -> Vec<String> {
+        let chosen = required::of_pattern(pattern, &set_cost)
             .and_then(|sets| sets.into_iter().min_by_key(|set| set_cost(set)))
             .filter(|set| set_cost(set).0 < UNUSABLE);
         let Some(set) = chosen else {
             self.triggers = None;
-            return;
+            return Vec::new();
         };
+        let mut words = Vec::new();
         for literal in set {
             match literal_filter(&literal) {
                 Filter::Trigger(b) => {
@@ -89,10 +93,15 @@ impl Anchors {
                         *triggers |= 1 << b;
                     }
                 }
-                Filter::Word(word) => self.add(&String::from_utf8_lossy(word)),
+                Filter::Word(word) => {
+                    let word = String::from_utf8_lossy(word).into_owned();
+                    self.add(&word);
+                    words.push(word);
+                }
                 Filter::None => unreachable!("unusable sets are not chosen"),
             }
         }
+        words
     }
 
     /// A word that sends a text down the full path whatever the rules say.
@@ -131,11 +140,14 @@ fn literal_filter(literal: &[u8]) -> Filter<'_> {
     }
 }
 
+/// A word of three letters costs as much as a common symbol: it occurs inside many words of
+/// prose (`end` in `friend`, `run` in `brunch`), and each occurrence sends a text down the
+/// full path and through the raw-view patterns.
 fn literal_cost(literal: &[u8]) -> u8 {
     match literal_filter(literal) {
         Filter::Trigger(b) if !is_common_symbol(b) => 0,
-        Filter::Word(_) => 1,
-        Filter::Trigger(_) => 2,
+        Filter::Word(word) if word.len() > 3 => 1,
+        Filter::Word(_) | Filter::Trigger(_) => 2,
         Filter::None => UNUSABLE,
     }
 }
@@ -217,16 +229,17 @@ impl Gate {
 
     /// [`Gate::clears`] for text without `'` and `-`.
     fn clears_joined(&self, text: &[u8], survey: &Survey) -> bool {
-        let plain = if survey.only_letters_in(LEET_SYMBOLS) {
-            no_three_singles(survey.alnum())
-        } else {
-            plain(text)
-        };
-        plain && !self.index.occurs_in(text, survey.alnum())
+        // Anchors first: text that holds one (most text that does not clear) stops there.
+        !self.index.occurs_in(text, survey.alnum())
+            && if survey.only_letters_in(LEET_SYMBOLS) {
+                no_three_singles(survey.alnum())
+            } else {
+                plain(text)
+            }
     }
 
-    /// Whether text that [`Gate::clears`] also holds no trigger byte, so no raw-view pattern
-    /// can match it either.
+    /// Whether the text is ASCII without a trigger byte, so that no raw-view pattern can
+    /// match it unless it holds a raw-view anchor (none if [`Gate::clears`] it).
     pub fn clears_raw(&self, survey: &Survey) -> bool {
         survey.ascii && self.triggers.is_some_and(|t| !survey.any_of(t))
     }

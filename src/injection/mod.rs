@@ -1,8 +1,11 @@
 //! Prompt-injection and jailbreak detection.
 //!
 //! Text is normalized (see [`crate::normalize`]), then matched against rules kept as data in
-//! `src/rules/injection.toml`: phrases in one Aho-Corasick automaton, patterns in two
-//! `RegexSet`s (the normalized word view and the raw text). Encoded runs (base64, hex,
+//! `src/rules/injection.toml`: phrases in one Aho-Corasick automaton that also finds the
+//! anchors of the word-view patterns (each of which then runs alone, on the words its reach
+//! allows around them), raw-text patterns in a `RegexSet`, which runs when the text holds one
+//! of their trigger bytes or anchors. Plain prose with no anchor skips the word view (see
+//! `gate`). Encoded runs (base64, hex,
 //! URL-encoding, rot13) are decoded and scanned again, to a bounded depth and size. Each rule
 //! that matches contributes its weight as independent evidence, combined as a noisy-OR:
 //! `score = 1 - Π(1 - weight)`, so one strong signal or several weak ones flag a text.
@@ -17,10 +20,12 @@
 mod decode;
 mod features;
 mod gate;
+mod reach;
 mod required;
 pub mod rules;
 mod survey;
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use std::sync::LazyLock;
@@ -168,6 +173,15 @@ pub struct Scanner {
     features: features::Features,
 }
 
+/// What the anchors of a word view said beside the word patterns they let run.
+#[derive(Debug, Default)]
+struct Seen {
+    /// The view hints at a cipher: its rot13 is scanned too.
+    cipher: bool,
+    /// It holds a raw-view anchor.
+    raw: bool,
+}
+
 /// Evidence gathered so far: matches, and the weight each rule id contributes.
 #[derive(Debug, Default)]
 struct Evidence {
@@ -251,30 +265,36 @@ impl Scanner {
             .as_ref()
             .filter(|g| g.clears(text, &survey));
         let words = gate.is_none().then(|| normalize(text));
-        let cipher = words
+        let seen = words.as_ref().map_or_else(Seen::default, |words| {
+            self.match_words(words, words.as_str(), base, evidence)
+        });
+        // A raw-view pattern needs a trigger byte or a raw-view anchor (cleared text has none).
+        let no_trigger = self
+            .compiled
+            .gate
             .as_ref()
-            .is_some_and(|words| self.match_words(words, words.as_str(), base, evidence));
-        if !gate.is_some_and(|g| g.clears_raw(&survey)) {
+            .is_some_and(|g| g.clears_raw(&survey));
+        let no_raw_anchor = gate.is_some() || (self.compiled.raw_anchors_in_view && !seen.raw);
+        if !(no_trigger && no_raw_anchor) {
             self.match_patterns(&self.compiled.raw, text, base, evidence, |s, e| (s, e));
         }
         self.features.detect(text, &survey, base, evidence);
         if depth < MAX_DEPTH {
             let payloads = decode::payloads(text, &survey, budget);
-            let rot13 = words.as_ref().filter(|_| cipher);
+            let rot13 = words.as_ref().filter(|_| seen.cipher);
             self.scan_encoded(payloads, rot13, base, depth, budget, evidence);
         }
     }
 
     /// Phrases and word-view patterns on `view` (the word view or a transform of it that
-    /// keeps its byte layout, such as rot13), mapped back through `words`. Returns whether
-    /// the view hints at a cipher.
+    /// keeps its byte layout, such as rot13), mapped back through `words`.
     fn match_words(
         &self,
         words: &Normalized,
         view: &str,
         base: usize,
         evidence: &mut Evidence,
-    ) -> bool {
+    ) -> Seen {
         let to_original = |s: usize, e: usize| {
             let (s, e) = words.original_span(s, e);
             (base + s, base + e)
@@ -282,8 +302,10 @@ impl Scanner {
         let (phrases, patterns) = (&self.compiled.phrases, &self.compiled.words);
         let bytes = view.as_bytes();
         let mut per_rule = vec![0usize; self.compiled.rules.len()];
-        let mut run = patterns.always.clone();
-        let mut cipher = false;
+        // Per word pattern: the bytes from its first anchor hit's start to its last one's end
+        // (empty: no hit).
+        let mut hull = vec![(usize::MAX, 0); patterns.regexes.len()];
+        let mut seen = Seen::default();
         for m in phrases.automaton.find_overlapping_iter(view) {
             match &phrases.hits[m.pattern().as_usize()] {
                 &Hit::Phrase { rule, left, right } => {
@@ -300,28 +322,35 @@ impl Scanner {
                         );
                     }
                 }
-                Hit::Anchor {
-                    patterns,
-                    cipher: hint,
-                } => {
-                    for &p in patterns {
-                        run[p] = true;
+                Hit::Anchor(anchor) => {
+                    for &p in &anchor.patterns {
+                        let (first, last) = &mut hull[p];
+                        *first = (*first).min(m.start());
+                        *last = (*last).max(m.end());
                     }
-                    cipher |= hint;
+                    seen.cipher |= anchor.cipher;
+                    seen.raw |= anchor.raw;
                 }
             }
         }
-        for (index, _) in run.iter().enumerate().filter(|(_, &run)| run) {
+        for (index, regex) in patterns.regexes.iter().enumerate() {
+            let (first, last) = hull[index];
+            let range = match patterns.reach[index] {
+                _ if patterns.always[index] => 0..view.len(),
+                _ if first >= last => continue,
+                Some(reach) => reach_around(bytes, first..last, reach),
+                None => 0..view.len(),
+            };
             let info = &self.compiled.rules[patterns.rule[index]];
-            for m in patterns.regexes[index]
-                .find_iter(view)
+            for m in regex
+                .find_iter(&view[range.clone()])
                 .take(MAX_SPANS_PER_RULE)
             {
-                let span = to_original(m.start(), m.end());
+                let span = to_original(range.start + m.start(), range.start + m.end());
                 evidence.add(&info.id, &info.category, info.weight, span);
             }
         }
-        cipher
+        seen
     }
 
     fn match_patterns(
@@ -376,6 +405,26 @@ impl Scanner {
             }
         }
     }
+}
+
+/// The bytes of a word view that a match reaching `reach` words either side of `anchors`
+/// may cover: from the word `reach` words before their start to the word `reach` words after
+/// their end, cut at spaces (see [`reach`]).
+fn reach_around(view: &[u8], anchors: Range<usize>, reach: usize) -> Range<usize> {
+    let mut before = view[..anchors.start]
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|&(_, &b)| b == b' ');
+    let mut after = view[anchors.end..]
+        .iter()
+        .enumerate()
+        .filter(|&(_, &b)| b == b' ');
+    let start = before.nth(reach).map_or(0, |(at, _)| at + 1);
+    let end = after
+        .nth(reach)
+        .map_or(view.len(), |(at, _)| anchors.end + at);
+    start..end
 }
 
 /// The largest char boundary of `text` at or below `at` (or the text's length).

@@ -16,6 +16,10 @@ const MAX_CLASS: usize = 8;
 /// Sets of strings, each set required (one of its strings occurs in every match).
 pub type Required = Vec<Vec<Vec<u8>>>;
 
+/// How costly a set is to filter on (lower is better): where branches each require a set,
+/// the cheapest of each branch is kept.
+pub type Cost<'a> = &'a dyn Fn(&[Vec<u8>]) -> (u8, usize);
+
 /// What the analysis knows of a sub-pattern.
 struct Facts {
     /// Every string it matches, if that language is finite and small.
@@ -42,13 +46,13 @@ impl Facts {
 }
 
 /// Required sets of `pattern`, or `None` if it does not parse.
-pub fn of_pattern(pattern: &str) -> Option<Required> {
+pub fn of_pattern(pattern: &str, cost: Cost) -> Option<Required> {
     regex_syntax::parse(pattern)
         .ok()
-        .map(|hir| facts(&hir).into_required())
+        .map(|hir| facts(&hir, cost).into_required())
 }
 
-fn facts(hir: &Hir) -> Facts {
+fn facts(hir: &Hir, cost: Cost) -> Facts {
     match hir.kind() {
         HirKind::Empty | HirKind::Look(_) => Facts::exact(vec![Vec::new()]),
         HirKind::Literal(lit) => Facts::exact(vec![lit.0.to_ascii_lowercase()]),
@@ -59,13 +63,13 @@ fn facts(hir: &Hir) -> Facts {
                 all: Vec::new(),
             },
         },
-        HirKind::Capture(group) => facts(&group.sub),
+        HirKind::Capture(group) => facts(&group.sub, cost),
         HirKind::Repetition(rep) if rep.min == 0 => Facts {
             exact: None,
             all: Vec::new(),
         },
         HirKind::Repetition(rep) => {
-            let sub = facts(&rep.sub);
+            let sub = facts(&rep.sub, cost);
             let single = rep.max == Some(1);
             let mut all = sub.all;
             // `x{n,}` contains n copies of `x` in a row.
@@ -82,18 +86,18 @@ fn facts(hir: &Hir) -> Facts {
             all.extend(copies);
             Facts { exact: None, all }
         }
-        HirKind::Concat(parts) => concat(parts),
-        HirKind::Alternation(branches) => alternation(branches),
+        HirKind::Concat(parts) => concat(parts, cost),
+        HirKind::Alternation(branches) => alternation(branches, cost),
     }
 }
 
 /// Adjacent exact parts join into longer strings; every part's own sets stay required.
-fn concat(parts: &[Hir]) -> Facts {
+fn concat(parts: &[Hir], cost: Cost) -> Facts {
     let mut all = Vec::new();
     let mut run = vec![Vec::new()];
     let mut whole = true;
     for part in parts {
-        let part = facts(part);
+        let part = facts(part, cost);
         all.extend(part.all);
         if let Some(exact) = part.exact {
             if let Some(joined) = product(&run, &exact) {
@@ -118,9 +122,9 @@ fn concat(parts: &[Hir]) -> Facts {
     }
 }
 
-/// Every branch contributes its best required set; the union is required.
-fn alternation(branches: &[Hir]) -> Facts {
-    let facts: Vec<Facts> = branches.iter().map(facts).collect();
+/// Every branch contributes its cheapest required set; the union is required.
+fn alternation(branches: &[Hir], cost: Cost) -> Facts {
+    let facts: Vec<Facts> = branches.iter().map(|b| facts(b, cost)).collect();
     let exact = facts
         .iter()
         .map(|f| f.exact.clone())
@@ -129,20 +133,13 @@ fn alternation(branches: &[Hir]) -> Facts {
         .filter(|union| union.len() <= MAX_SET);
     let union = facts
         .into_iter()
-        .map(|f| best(f.into_required()))
+        .map(|f| f.into_required().into_iter().min_by_key(|set| cost(set)))
         .collect::<Option<Vec<_>>>()
         .map(|sets| sets.concat());
     Facts {
         exact,
         all: union.into_iter().collect(),
     }
-}
-
-/// The most selective required set: the one whose weakest string is longest.
-pub fn best(required: Required) -> Option<Vec<Vec<u8>>> {
-    required
-        .into_iter()
-        .max_by_key(|set| set.iter().map(Vec::len).min().unwrap_or(0))
 }
 
 fn product(left: &[Vec<u8>], right: &[Vec<u8>]) -> Option<Vec<Vec<u8>>> {

@@ -139,6 +139,9 @@ pub struct WordPatterns {
     pub rule: Vec<usize>,
     /// Per pattern: whether it runs whatever the text (it has no anchor).
     pub always: Vec<bool>,
+    /// Per pattern: how many words either side of an anchor a match reaches (see
+    /// [`super::reach`]); `None`: it runs on the whole view.
+    pub reach: Vec<Option<usize>>,
 }
 
 /// What one pattern of the phrase automaton stands for.
@@ -151,9 +154,18 @@ pub enum Hit {
         left: bool,
         right: bool,
     },
-    /// An anchor: the word patterns it lets run, and whether it hints at a cipher (see
-    /// `CIPHER_HINTS`).
-    Anchor { patterns: Vec<usize>, cipher: bool },
+    /// An anchor (see [`Anchor`]).
+    Anchor(Anchor),
+}
+
+/// What a word found in a view says: which word patterns may match, whether it hints at a
+/// cipher (see `CIPHER_HINTS`), and whether it is an anchor of the raw-view patterns (which
+/// then may match the text).
+#[derive(Debug, Default)]
+pub struct Anchor {
+    pub patterns: Vec<usize>,
+    pub cipher: bool,
+    pub raw: bool,
 }
 
 /// Phrases of every rule, and the anchors of the word patterns, in one Aho-Corasick
@@ -174,6 +186,10 @@ pub struct Compiled {
     pub raw: PatternSet,
     /// Lets plain text skip phrases and word-view patterns (`None`: some rule has no anchor).
     pub gate: Option<Gate>,
+    /// Whether every raw-view anchor is a word of letters, which an ASCII text holds only if
+    /// its word view does too: then a text on the full path can skip the raw-view patterns
+    /// when the gate's trigger bytes and the phrase automaton's raw anchors are absent.
+    pub raw_anchors_in_view: bool,
 }
 
 /// Scripts written without spaces between words.
@@ -241,18 +257,15 @@ fn pattern_set(entries: Vec<(usize, Regex)>) -> Result<PatternSet> {
 }
 
 /// The entry of `word` in `anchored`, added if new.
-fn anchor_entry(
-    anchored: &mut Vec<(String, Vec<usize>, bool)>,
-    word: String,
-) -> &mut (String, Vec<usize>, bool) {
+fn anchor_entry(anchored: &mut Vec<(String, Anchor)>, word: String) -> &mut Anchor {
     let at = anchored
         .iter()
-        .position(|(w, _, _)| *w == word)
+        .position(|(w, _)| *w == word)
         .unwrap_or_else(|| {
-            anchored.push((word, Vec::new(), false));
+            anchored.push((word, Anchor::default()));
             anchored.len() - 1
         });
-    &mut anchored[at]
+    &mut anchored[at].1
 }
 
 /// Compiles `specs` (already filtered of disabled rules).
@@ -261,9 +274,10 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
     let mut seen = HashMap::new();
     let (mut phrases, mut hits) = (Vec::new(), Vec::new());
     let (mut words, mut raw) = (Vec::new(), Vec::new());
-    // Anchor word -> (word patterns it lets run, whether it hints at a cipher), in order.
-    let mut anchored: Vec<(String, Vec<usize>, bool)> = Vec::new();
-    let mut always = Vec::new();
+    // Anchor words and what they stand for, in order.
+    let mut anchored: Vec<(String, Anchor)> = Vec::new();
+    let mut raw_anchors_in_view = true;
+    let (mut always, mut reach) = (Vec::new(), Vec::new());
     let mut anchors = Anchors::default();
     for (index, spec) in specs.iter().enumerate() {
         spec.check()?;
@@ -298,13 +312,17 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
                 View::Words => {
                     let needs = anchors.pattern(regex.as_str());
                     always.push(needs.is_none());
+                    reach.push(super::reach::max_spaces(regex.as_str()));
                     for word in needs.unwrap_or_default() {
-                        anchor_entry(&mut anchored, word).1.push(words.len());
+                        anchor_entry(&mut anchored, word).patterns.push(words.len());
                     }
                     words.push((index, regex));
                 }
                 View::Raw => {
-                    anchors.raw_pattern(regex.as_str());
+                    for word in anchors.raw_pattern(regex.as_str()) {
+                        raw_anchors_in_view &= word.bytes().all(|b| b.is_ascii_alphabetic());
+                        anchor_entry(&mut anchored, word.to_ascii_lowercase()).raw = true;
+                    }
                     raw.push((index, regex));
                 }
             }
@@ -313,12 +331,12 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
     // Talk of ciphers sends a text down the full path, where its rot13 is scanned too.
     for hint in CIPHER_HINTS {
         anchors.add(hint);
-        anchor_entry(&mut anchored, hint.to_owned()).2 = true;
+        anchor_entry(&mut anchored, hint.to_owned()).cipher = true;
     }
-    for (word, mut patterns, cipher) in anchored {
-        patterns.dedup();
+    for (word, mut anchor) in anchored {
+        anchor.patterns.dedup();
         phrases.push(word);
-        hits.push(Hit::Anchor { patterns, cipher });
+        hits.push(Hit::Anchor(anchor));
     }
     // A full DFA: a few hundred phrases make a small one, and overlapping search (every
     // phrase of every rule must be seen) is several times faster than on the NFA.
@@ -336,10 +354,12 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
                 regexes,
                 rule,
                 always,
+                reach,
             }
         },
         raw: pattern_set(raw)?,
         gate: anchors.build(),
+        raw_anchors_in_view,
     })
 }
 

@@ -225,6 +225,75 @@ fn the_gate_only_skips_patterns_where_none_matches() {
     );
 }
 
+/// Development texts, and the same joined twenty at a time, so that the anchors of one text
+/// meet the words of others.
+fn texts_and_joins() -> Vec<String> {
+    let texts: Vec<String> = case_runs().into_iter().chain(corpus_texts()).collect();
+    let joins: Vec<String> = texts.chunks(20).map(|c| c.join(" ")).collect();
+    texts.into_iter().chain(joins).collect()
+}
+
+#[test]
+fn word_patterns_find_what_they_would_on_the_whole_view() {
+    // Anchors choose which word patterns run and on which words around them; what they find
+    // must be what every pattern finds on the whole view.
+    let scanner = shared();
+    let (rules, words) = (&scanner.compiled.rules, &scanner.compiled.words);
+    let is_pattern = |id: &str| words.rule.iter().any(|&r| rules[r].id.as_ref() == id);
+    for text in texts_and_joins() {
+        let view = normalize(&text);
+        let mut evidence = Evidence::default();
+        scanner.match_words(&view, view.as_str(), 0, &mut evidence);
+        let mut got: Vec<_> = evidence
+            .matches
+            .iter()
+            .filter(|m| is_pattern(&m.rule_id))
+            .map(|m| (m.rule_id.to_string(), m.start, m.end))
+            .collect();
+        let mut want = Vec::new();
+        for (regex, &rule) in words.regexes.iter().zip(&words.rule) {
+            for m in regex.find_iter(view.as_str()).take(MAX_SPANS_PER_RULE) {
+                let (s, e) = view.original_span(m.start(), m.end());
+                want.push((rules[rule].id.to_string(), s, e));
+            }
+        }
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "{text:?}");
+    }
+}
+
+#[test]
+fn texts_without_trigger_or_raw_anchor_skip_only_raw_patterns_that_cannot_match() {
+    let scanner = shared();
+    let gate = scanner.compiled.gate.as_ref().expect("gate");
+    assert!(scanner.compiled.raw_anchors_in_view);
+    let (mut skipped, mut held) = (0, 0);
+    for text in texts_and_joins() {
+        if !gate.clears_raw(&Survey::of(text.as_bytes())) {
+            continue;
+        }
+        let view = normalize(&text);
+        if scanner
+            .match_words(&view, view.as_str(), 0, &mut Evidence::default())
+            .raw
+        {
+            held += 1;
+            continue;
+        }
+        skipped += 1;
+        let mut evidence = Evidence::default();
+        let raw = &scanner.compiled.raw;
+        scanner.match_patterns(raw, &text, 0, &mut evidence, |s, e| (s, e));
+        assert!(
+            evidence.matches.is_empty(),
+            "{text:?}: {:?}",
+            evidence.matches
+        );
+    }
+    assert!(skipped > 100 && held > 10, "skipped {skipped}, held {held}");
+}
+
 #[test]
 fn one_long_mixed_word_is_one_word() {
     // Every look-alike sits in the same word (80 KB, within one window): read once, counted
