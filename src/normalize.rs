@@ -57,11 +57,7 @@ impl Normalized {
 pub fn normalize(text: &str) -> Normalized {
     debug_assert!(u32::try_from(text.len()).is_ok());
     if text.is_ascii() {
-        letters_and_separators(text).unwrap_or_else(|| {
-            let mut words = Words::with_capacity(text.len());
-            tokenize_ascii(&mut words, &Ascii::new(text));
-            words.finish(text)
-        })
+        normalize_ascii(text)
     } else {
         let mut words = Words::with_capacity(text.len());
         let folded = Folded(fold_chars(text));
@@ -70,22 +66,26 @@ pub fn normalize(text: &str) -> Normalized {
     }
 }
 
-/// The normalized view of ASCII text made of letters and separators only (most prose), in
-/// one pass that writes every byte and keeps some: letters lowercased, each run of
-/// separators after a word one space, offsets the identity within a word.
-/// `None` for text with digits, leetspeak or joiners, or with a run of three one-letter
-/// words (which `tokenize` joins): those take the general path.
-fn letters_and_separators(text: &str) -> Option<Normalized> {
+/// The normalized view of ASCII text. Letters and separators (most of prose) take one pass
+/// that writes every byte and keeps some: letters lowercased, each run of separators after a
+/// word one space, offsets the identity within a word. At the first token with anything else
+/// (digits, leetspeak, joiners) the words so far are kept and the rest goes a token at a
+/// time; a run of three one-letter words (which `tokenize` joins) sends the whole text there.
+fn normalize_ascii(text: &str) -> Normalized {
     let bytes = text.as_bytes();
     let mut out = vec![0u8; bytes.len()];
     let mut origin = vec![0u32; bytes.len() + 1];
-    let (mut kept, mut prev_letter, mut other) = (0, false, false);
+    let (mut kept, mut prev_letter) = (0, false);
     // The length of the word so far, and how many one-letter words end in a row.
     let (mut run, mut singles, mut joined) = (0usize, 0usize, false);
+    let mut other = None;
     for (i, &b) in bytes.iter().enumerate() {
         let class = ASCII_CLASS[usize::from(b & 0x7F)];
+        if class == ASCII_OTHER {
+            other = Some(i);
+            break;
+        }
         let letter = class == ASCII_LETTER;
-        other |= class == ASCII_OTHER;
         // Every byte is written; only letters and the first separator after a word are kept.
         out[kept] = if letter { b | 0x20 } else { b' ' };
         origin[kept] = i as u32;
@@ -97,21 +97,43 @@ fn letters_and_separators(text: &str) -> Option<Normalized> {
         run = if letter { run + 1 } else { 0 };
         prev_letter = letter;
     }
-    if prev_letter {
-        joined |= run == 1 && singles >= 2;
-    } else {
-        kept = kept.saturating_sub(1); // the space after the last word
+    let by_token = |mut words: Words, from: usize| {
+        tokenize_ascii(&mut words, &Ascii::new(text), from);
+        words.finish(text)
+    };
+    let ends_joined = other.is_none() && run == 1 && singles >= 2;
+    if joined || ends_joined || (other.is_some() && singles > 0) {
+        return by_token(Words::with_capacity(text.len()), 0);
     }
-    if other || joined {
-        return None;
-    }
+    let Some(at) = other else {
+        if !prev_letter {
+            kept = kept.saturating_sub(1); // the space after the last word
+        }
+        out.truncate(kept);
+        origin[kept] = kept.checked_sub(1).map_or(0, |last| origin[last] + 1);
+        origin.truncate(kept + 1);
+        return Normalized {
+            text: String::from_utf8(out).expect("ASCII"),
+            origin,
+        };
+    };
+    // Hand over at the start of the token with `other`: without its letters so far, and
+    // without the space after the last word, which `Words` adds back at that separator's
+    // offset (the gap) before the next word.
+    kept -= run;
+    let gap = kept.checked_sub(1).map(|space| {
+        kept = space;
+        origin[space]
+    });
     out.truncate(kept);
-    origin[kept] = kept.checked_sub(1).map_or(0, |last| origin[last] + 1);
-    origin.truncate(kept + 1);
-    Some(Normalized {
+    origin.truncate(kept);
+    let words = Words {
         text: String::from_utf8(out).expect("ASCII"),
         origin,
-    })
+        singles: Vec::new(),
+        gap,
+    };
+    by_token(words, at - run)
 }
 
 /// Folded characters with their original offsets, as `tokenize` reads them.
@@ -258,10 +280,10 @@ const ASCII_CLASS: [u8; 128] = {
 /// `tokenize` for ASCII text, a token at a time: a token of letters only (most of prose) is
 /// one plain word; any other goes through `tokenize` on its own bytes, which ends where the
 /// token does, at a separator, so both paths leave `words` in the same state.
-fn tokenize_ascii(words: &mut Words, src: &Ascii) {
+fn tokenize_ascii(words: &mut Words, src: &Ascii, from: usize) {
     let bytes = src.0.as_bytes();
     let len = bytes.len();
-    let mut i = 0;
+    let mut i = from;
     while i < len {
         if ASCII_CLASS[usize::from(bytes[i])] == 0 {
             i += 1;
@@ -521,11 +543,17 @@ mod tests {
         let mut seed = 7u64;
         for len in 0..4000 {
             let text: String = (0..len % 40)
-                .map(|_| {
+                .map(|at| {
                     seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
                     let pick = (seed >> 33) as usize;
-                    // Mostly letters and spaces, so that many texts take the first fast path.
-                    let pool = if len % 3 == 0 { ALPHABET.len() } else { 8 };
+                    // Mostly letters and spaces, so that many texts take the first fast path
+                    // all the way, and many hand over to the second one part way.
+                    let late = len % 3 == 1 && at > len % 40 / 2;
+                    let pool = if len % 3 == 0 || late {
+                        ALPHABET.len()
+                    } else {
+                        8
+                    };
                     char::from(ALPHABET[pick % pool])
                 })
                 .collect();
@@ -534,10 +562,9 @@ mod tests {
             tokenize(&mut general, &src, 0, src.len(), u32::MAX);
             let general = general.finish(&text);
             let mut by_token = Words::with_capacity(text.len());
-            tokenize_ascii(&mut by_token, &src);
+            tokenize_ascii(&mut by_token, &src, 0);
             let by_token = by_token.finish(&text);
-            let fast = letters_and_separators(&text);
-            for other in [Some(by_token), fast].into_iter().flatten() {
+            for other in [by_token, normalize_ascii(&text)] {
                 assert_eq!(other.text, general.text, "{text:?}");
                 assert_eq!(other.origin, general.origin, "{text:?}");
             }
