@@ -136,7 +136,7 @@ fn adversarial_suffix(text: &str, survey: &Survey) -> Option<Found> {
         return None;
     }
     let (mut junk, mut first, mut last) = (0usize, None, 0);
-    for (start, token) in split_tokens(text) {
+    for (start, token) in suspect_tokens(text) {
         if is_junk(token) {
             junk += 1;
             first.get_or_insert(start);
@@ -157,8 +157,19 @@ const ODD: &[u8] = b"{}[]()\\<>|^`~=";
 const ODD_SET: u128 = symbol_set(ODD);
 
 fn is_odd(b: u8) -> bool {
-    b.is_ascii() && ODD_SET >> b & 1 == 1
+    IS_ODD[usize::from(b)]
 }
+
+/// `ODD` as a table: a lookup per byte where a text is read whole.
+const IS_ODD: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < ODD.len() {
+        table[ODD[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 /// A lowercase-to-uppercase turn (`aidArrayList`).
 fn is_hump(w: &[u8]) -> bool {
@@ -183,7 +194,48 @@ fn is_junk(token: &str) -> bool {
     (symbols >= 2 && (letters >= 1 || symbols >= 3)) || (humps >= 1 && core.len() >= 9)
 }
 
-fn split_tokens(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    text.split_ascii_whitespace()
-        .map(move |t| (t.as_ptr() as usize - text.as_ptr() as usize, t))
+/// The whitespace-separated tokens of `text` that hold an odd symbol or a hump (the others
+/// are never junk), found by one pass over the bytes rather than by splitting every token.
+fn suspect_tokens(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        let hit = (from..bytes.len())
+            .find(|&i| is_odd(bytes[i]) || (i > from && is_hump(&bytes[i - 1..=i])))?;
+        let start = bytes[..hit]
+            .iter()
+            .rposition(u8::is_ascii_whitespace)
+            .map_or(0, |p| p + 1);
+        let end = bytes[hit..]
+            .iter()
+            .position(u8::is_ascii_whitespace)
+            .map_or(bytes.len(), |p| hit + p);
+        from = end;
+        Some((start, &text[start..end]))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suspect_tokens_are_the_tokens_with_an_odd_symbol_or_a_hump() {
+        const ALPHABET: &[u8] = b"aZ{|.  \\\n\t";
+        let mut seed = 11u64;
+        for len in 0..3000 {
+            let text: String = (0..len % 50)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    char::from(ALPHABET[(seed >> 33) as usize % ALPHABET.len()])
+                })
+                .collect();
+            let want: Vec<(usize, &str)> = text
+                .split_ascii_whitespace()
+                .map(|t| (t.as_ptr() as usize - text.as_ptr() as usize, t))
+                .filter(|(_, t)| t.bytes().any(is_odd) || t.as_bytes().windows(2).any(is_hump))
+                .collect();
+            assert_eq!(suspect_tokens(&text).collect::<Vec<_>>(), want, "{text:?}");
+        }
+    }
 }
