@@ -3,9 +3,9 @@
     .venv/bin/python benches/bench_injection.py [--prompts 2000]
 
 Prints p50/p99 of `ravelin.scan` per 1 KB prompt; `scan_batch` throughput on 1 and 2 cores
-(RAYON_NUM_THREADS in a child process); and, in the same run, the Python `re` baseline of three
-patterns (`ignore.*instruction`, `system.*prompt`, `new instruction`, IGNORECASE) on the same
-prompts, with the ratio.
+(RAYON_NUM_THREADS in a child process; three pairs taking turns, and the median ratio); and,
+in the same run, the Python `re` baseline of three patterns (`ignore.*instruction`,
+`system.*prompt`, `new instruction`, IGNORECASE) on the same prompts, with the ratio.
 """
 
 from __future__ import annotations
@@ -142,9 +142,13 @@ def main() -> int:
     print(f"  re baseline (3 pat) p50 {b50:7.1f} us   p99 {b99:7.1f} us")
     mean_ratio = statistics.mean(ours) / statistics.mean(theirs)
     print(f"  ratio ravelin/re    p50 {p50 / b50:5.2f}x   mean {mean_ratio:5.2f}x")
-    one, two = batch_rate(texts * 5, 1), batch_rate(texts * 5, 2)
-    print(f"  scan_batch 1 core  {one:9.0f} prompts/s")
-    print(f"  scan_batch 2 cores {two:9.0f} prompts/s   speed-up {two / one:.2f}x")
+    # The VM's speed drifts within a minute: 1-core and 2-core children take turns, and the
+    # speed-up is the median of the pairs' ratios.
+    pairs = [(batch_rate(texts * 5, 1), batch_rate(texts * 5, 2)) for _ in range(3)]
+    for one, two in pairs:
+        print(f"  scan_batch 1 core {one:8.0f}/s, 2 cores {two:8.0f}/s: {two / one:.2f}x")
+    speedup = statistics.median(two / one for one, two in pairs)
+    print(f"  scan_batch speed-up, median of {len(pairs)} pairs: {speedup:.2f}x")
     print(f"load average at end: {os.getloadavg()[0]:.2f} (1 min)")
     return 0
 
