@@ -194,6 +194,12 @@ fn corpus_texts() -> Vec<String> {
         .collect()
 }
 
+/// The built-in raw-view patterns' matches in `text`.
+fn match_raw(text: &str, evidence: &mut Evidence) {
+    let scanner = shared();
+    scanner.match_patterns(&scanner.compiled.raw, text, 0, evidence, |s, e| (s, e));
+}
+
 #[test]
 fn the_gate_only_skips_patterns_where_none_matches() {
     let scanner = shared();
@@ -210,8 +216,7 @@ fn the_gate_only_skips_patterns_where_none_matches() {
         scanner.match_words(&view, view.as_str(), 0, &mut evidence);
         if gate.clears_raw(&Survey::of(text.as_bytes())) {
             skipped += 1;
-            let raw = &scanner.compiled.raw;
-            scanner.match_patterns(raw, &text, 0, &mut evidence, |s, e| (s, e));
+            match_raw(&text, &mut evidence);
         }
         assert!(
             evidence.matches.is_empty(),
@@ -283,8 +288,7 @@ fn texts_without_trigger_or_raw_anchor_skip_only_raw_patterns_that_cannot_match(
         }
         skipped += 1;
         let mut evidence = Evidence::default();
-        let raw = &scanner.compiled.raw;
-        scanner.match_patterns(raw, &text, 0, &mut evidence, |s, e| (s, e));
+        match_raw(&text, &mut evidence);
         assert!(
             evidence.matches.is_empty(),
             "{text:?}: {:?}",
