@@ -18,6 +18,12 @@ static CANDIDATE: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static pattern")
 });
 
+thread_local! {
+    /// This thread's copy of [`CANDIDATE`], as the scanner keeps of its own regexes (see
+    /// `Scanner::patterns`: threads sharing one `Regex` contend for its cache pool).
+    static LOCAL_CANDIDATE: Regex = CANDIDATE.clone();
+}
+
 /// How a payload was encoded (becomes part of the match's rule id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
@@ -54,32 +60,34 @@ pub fn payloads(text: &str, survey: &Survey, budget: &mut usize) -> Vec<Payload>
     if !survey.may_hold_candidate() {
         return out;
     }
-    for m in CANDIDATE.find_iter(text) {
-        if *budget == 0 {
-            break;
+    LOCAL_CANDIDATE.with(|candidate| {
+        for m in candidate.find_iter(text) {
+            if *budget == 0 {
+                break;
+            }
+            let run = m.as_str();
+            let decoded = if run.contains('%') {
+                percent_encoding::percent_decode_str(run)
+                    .decode_utf8()
+                    .ok()
+                    .map(|s| (Encoding::Url, s.into_owned()))
+            } else if let Some(bytes) = hex(run) {
+                String::from_utf8(bytes).ok().map(|s| (Encoding::Hex, s))
+            } else {
+                base64(run).map(|s| (Encoding::Base64, s))
+            };
+            if let Some((encoding, text)) = decoded.filter(|(_, s)| readable(s)) {
+                let text: String = text.chars().take(*budget).collect();
+                *budget = budget.saturating_sub(text.len());
+                out.push(Payload {
+                    start: m.start(),
+                    end: m.end(),
+                    encoding,
+                    text,
+                });
+            }
         }
-        let run = m.as_str();
-        let decoded = if run.contains('%') {
-            percent_encoding::percent_decode_str(run)
-                .decode_utf8()
-                .ok()
-                .map(|s| (Encoding::Url, s.into_owned()))
-        } else if let Some(bytes) = hex(run) {
-            String::from_utf8(bytes).ok().map(|s| (Encoding::Hex, s))
-        } else {
-            base64(run).map(|s| (Encoding::Base64, s))
-        };
-        if let Some((encoding, text)) = decoded.filter(|(_, s)| readable(s)) {
-            let text: String = text.chars().take(*budget).collect();
-            *budget = budget.saturating_sub(text.len());
-            out.push(Payload {
-                start: m.start(),
-                end: m.end(),
-                encoding,
-                text,
-            });
-        }
-    }
+    });
     out
 }
 

@@ -122,7 +122,7 @@ pub struct RuleInfo {
 
 /// Regexes of one view: a `RegexSet` says which rules match (one cheap pass), then only
 /// those rules' regexes run again for spans.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct PatternSet {
     pub set: RegexSet,
     pub regexes: Vec<Regex>,
@@ -133,7 +133,7 @@ pub struct PatternSet {
 /// every match contains, see [`Anchors::pattern`]), found by the phrase automaton's pass:
 /// on most texts few rules have an anchor, and one overlapping `RegexSet` over all of them
 /// costs more than those few regexes (its lazy DFA keeps meeting new state combinations).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct WordPatterns {
     pub regexes: Vec<Regex>,
     pub rule: Vec<usize>,
