@@ -6,8 +6,11 @@
 //! valgrind --tool=callgrind target/release/examples/scan_cost KIND 501   # minus KIND 1
 //! ```
 //!
-//! KIND 0-2: the bench prompts ending in one of `bench_injection.py`'s attacks; 3: benign.
-//! Steady state per scan: (count at 501 scans - count at 1) / 500.
+//! KIND 0-2: the bench prompts ending in one of `bench_injection.py`'s attacks; 3: benign;
+//! 4: 1 KB prompts of the development corpus's benign texts, made as `bench_injection.py`
+//! makes them (`../shared/corpus` beside the checkout). Steady state per scan: (count at 501
+//! scans - count at 1) / 500; for KIND 4, whose 200 prompts each warm the regexes' lazy DFAs
+//! on first sight, (count at 1001 - count at 201) / 800.
 
 use std::hint::black_box;
 
@@ -44,11 +47,43 @@ fn prompts(attack: Option<&str>) -> Vec<String> {
         .collect()
 }
 
+/// 200 prompts of benign corpus texts, one after another, cut at 1024 characters.
+fn corpus_prompts() -> Vec<String> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/corpus/injection/dev_train.jsonl"
+    );
+    let data = std::fs::read_to_string(path).expect("the shared corpus beside the checkout");
+    let benign: Vec<String> = data
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["label"] == 0)
+        .filter_map(|v| v["text"].as_str().map(str::to_owned))
+        .collect();
+    let (mut out, mut parts, mut length) = (Vec::new(), Vec::new(), 0);
+    for text in benign.iter().cycle() {
+        parts.push(text.as_str());
+        length += text.chars().count() + 1;
+        if length >= 1024 {
+            out.push(parts.join("\n").chars().take(1024).collect());
+            if out.len() == 200 {
+                return out;
+            }
+            (parts, length) = (Vec::new(), 0);
+        }
+    }
+    out
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let kind: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
     let scans: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(501);
-    let texts = prompts(ATTACKS.get(kind).copied());
+    let texts = if kind == 4 {
+        corpus_prompts()
+    } else {
+        prompts(ATTACKS.get(kind).copied())
+    };
     let mut matches = 0;
     for i in 0..scans {
         matches += ravelin::injection::scan(black_box(&texts[i % texts.len()]))
