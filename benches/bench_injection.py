@@ -1,6 +1,6 @@
 """Injection scan from Python: latency per 1 KB prompt, batch scaling, and the `re` baseline.
 
-    .venv/bin/python benches/bench_injection.py [--prompts 2000]
+    .venv/bin/python benches/bench_injection.py [--prompts 2000] [--pairs 5]
 
 Prints p50/p99 of `ravelin.scan` per 1 KB prompt; `scan_batch` throughput on 1 and 2 cores
 (RAYON_NUM_THREADS in a child process; pairs taking turns, and the median ratio) beside the
