@@ -231,10 +231,11 @@ impl Scanner {
     }
 
     /// This thread's copies of the word-view and raw-view regexes. A `regex::Regex` keeps its
-    /// search caches in a pool whose owner thread writes a word beside them on every search,
-    /// a word every other thread reads first: threads sharing one `Regex` keep taking that
-    /// cache line from each other (two threads scanned at 1.05x the rate of one). A clone
-    /// shares the compiled program and brings a pool of its own.
+    /// search caches in a pool whose owner thread writes a word on every search, a word every
+    /// other thread reads first: threads sharing one `Regex` keep taking that cache line from
+    /// each other, and for many short searches in parallel the regex crate's maintainer
+    /// advises a clone per thread (rust-lang/regex#934), which shares the compiled program
+    /// and brings a pool of its own.
     fn patterns(&self) -> &(WordPatterns, PatternSet) {
         self.local
             .get_or(|| (self.compiled.words.clone(), self.compiled.raw.clone()))
