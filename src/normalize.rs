@@ -54,24 +54,16 @@ impl Normalized {
 
 /// Normalizes `text` (see the module docs). Texts longer than `u32::MAX` bytes must be cut
 /// into windows by the caller.
+///
+/// Fast for ASCII: letters and separators (most of prose) take one pass that writes every
+/// byte and keeps some: letters lowercased, each run of separators after a word one space,
+/// offsets the identity within a word. At the first token with anything else (digits,
+/// leetspeak, joiners) the words so far are kept and the rest goes a token at a time, up to
+/// the token of the first non-ASCII character, from which the general path (Unicode folding)
+/// takes over; a run of three one-letter words (which `tokenize` joins) sends the whole text
+/// a token at a time.
 pub fn normalize(text: &str) -> Normalized {
     debug_assert!(u32::try_from(text.len()).is_ok());
-    if text.is_ascii() {
-        normalize_ascii(text)
-    } else {
-        let mut words = Words::with_capacity(text.len());
-        let folded = Folded(fold_chars(text));
-        tokenize(&mut words, &folded, 0, folded.len(), u32::MAX);
-        words.finish(text)
-    }
-}
-
-/// The normalized view of ASCII text. Letters and separators (most of prose) take one pass
-/// that writes every byte and keeps some: letters lowercased, each run of separators after a
-/// word one space, offsets the identity within a word. At the first token with anything else
-/// (digits, leetspeak, joiners) the words so far are kept and the rest goes a token at a
-/// time; a run of three one-letter words (which `tokenize` joins) sends the whole text there.
-fn normalize_ascii(text: &str) -> Normalized {
     let bytes = text.as_bytes();
     let mut out = vec![0u8; bytes.len()];
     let mut origin = vec![0u32; bytes.len() + 1];
@@ -80,7 +72,7 @@ fn normalize_ascii(text: &str) -> Normalized {
     let (mut run, mut singles, mut joined) = (0usize, 0usize, false);
     let mut other = None;
     for (i, &b) in bytes.iter().enumerate() {
-        let class = ASCII_CLASS[usize::from(b & 0x7F)];
+        let class = ASCII_CLASS[usize::from(b)];
         if class == ASCII_OTHER {
             other = Some(i);
             break;
@@ -98,7 +90,20 @@ fn normalize_ascii(text: &str) -> Normalized {
         prev_letter = letter;
     }
     let by_token = |mut words: Words, from: usize| {
-        tokenize_ascii(&mut words, &Ascii::new(text), from);
+        // A token at a time up to the token of the first non-ASCII character, the general
+        // path from there.
+        let rest = &text.as_bytes()[from..];
+        let cut = if rest.is_ascii() {
+            text.len() // a word at a time, where `position` goes a byte at a time
+        } else {
+            let at = from + rest.iter().position(|b| !b.is_ascii()).unwrap_or(0);
+            token_start(text.as_bytes(), from, at)
+        };
+        tokenize_ascii(&mut words, &Ascii::new(&text[..cut]), from);
+        if cut < text.len() {
+            let folded = Folded(fold_chars(&text[cut..], cut));
+            tokenize(&mut words, &folded, 0, folded.len(), u32::MAX);
+        }
         words.finish(text)
     };
     let ends_joined = other.is_none() && run == 1 && singles >= 2;
@@ -134,6 +139,15 @@ fn normalize_ascii(text: &str) -> Normalized {
         gap,
     };
     by_token(words, at - run)
+}
+
+/// The start of the token holding byte `at` (not before `from`): back over the bytes that the
+/// ASCII paths count as part of a word.
+fn token_start(bytes: &[u8], from: usize, mut at: usize) -> usize {
+    while at > from && ASCII_CLASS[usize::from(bytes[at - 1])] != 0 {
+        at -= 1;
+    }
+    at
 }
 
 /// Folded characters with their original offsets, as `tokenize` reads them.
@@ -186,11 +200,12 @@ impl Source for Folded {
     }
 }
 
-/// Decomposes, lowercases and strips marks and invisible characters, keeping origins.
-fn fold_chars(text: &str) -> Vec<(char, u32)> {
+/// Decomposes, lowercases and strips marks and invisible characters, keeping origins (offsets
+/// of `text` plus `base`, where `text` starts in the whole).
+fn fold_chars(text: &str, base: usize) -> Vec<(char, u32)> {
     let mut out = Vec::with_capacity(text.len());
     for (off, c) in text.char_indices() {
-        let off = off as u32;
+        let off = (base + off) as u32;
         if c.is_ascii() {
             out.push((c.to_ascii_lowercase(), off));
         } else if !is_invisible(c) {
@@ -260,14 +275,19 @@ fn continues_word(c: char) -> bool {
 /// `continues_word`), or a separator (0).
 const ASCII_LETTER: u8 = 1;
 const ASCII_OTHER: u8 = 2;
-const ASCII_CLASS: [u8; 128] = {
-    let mut table = [0u8; 128];
+/// Bytes of non-ASCII characters are "anything else" too: the fast pass hands over at them.
+const ASCII_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
     let mut b = 0;
-    while b < 128 {
+    while b < 256 {
         let c = b as u8;
         table[b] = if c.is_ascii_alphabetic() {
             ASCII_LETTER
-        } else if c.is_ascii_digit() || is_leet_symbol(c as char) || matches!(c, b'\'' | b'-') {
+        } else if !c.is_ascii()
+            || c.is_ascii_digit()
+            || is_leet_symbol(c as char)
+            || matches!(c, b'\'' | b'-')
+        {
             ASCII_OTHER
         } else {
             0
@@ -564,10 +584,43 @@ mod tests {
             let mut by_token = Words::with_capacity(text.len());
             tokenize_ascii(&mut by_token, &src, 0);
             let by_token = by_token.finish(&text);
-            for other in [by_token, normalize_ascii(&text)] {
+            for other in [by_token, normalize(&text)] {
                 assert_eq!(other.text, general.text, "{text:?}");
                 assert_eq!(other.origin, general.origin, "{text:?}");
             }
+        }
+    }
+
+    #[test]
+    fn texts_with_other_characters_hand_over_to_the_general_path_unchanged() {
+        // ASCII prose with one or two non-ASCII characters somewhere: the fast pass keeps the
+        // words before the first one's token, the general path does the rest; the whole text
+        // through the general path must give the same view and origins.
+        const ASCII: &[u8] = b"ab cXY  i g n,.-'07\n";
+        const OTHERS: [char; 10] = [
+            '’', 'é', '中', '\u{200B}', 'Ａ', 'а', '—', '\u{A0}', 'ﬁ', '😀',
+        ];
+        let mut seed = 5u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) as usize
+        };
+        for len in 1..3000 {
+            let mut text: Vec<char> = (0..len % 40)
+                .map(|_| char::from(ASCII[next() % ASCII.len()]))
+                .collect();
+            for _ in 0..=(len % 2) {
+                let at = next() % (text.len() + 1);
+                text.insert(at, OTHERS[next() % OTHERS.len()]);
+            }
+            let text: String = text.into_iter().collect();
+            let folded = Folded(fold_chars(&text, 0));
+            let mut general = Words::with_capacity(text.len());
+            tokenize(&mut general, &folded, 0, folded.len(), u32::MAX);
+            let general = general.finish(&text);
+            let fast = normalize(&text);
+            assert_eq!(fast.text, general.text, "{text:?}");
+            assert_eq!(fast.origin, general.origin, "{text:?}");
         }
     }
 
