@@ -7,6 +7,7 @@ generic body, input and output redaction (JSON and streamed), the canary, and th
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -267,9 +268,9 @@ def test_every_decision_is_audited_with_the_key_masked(app):
         headers={"X-Request-ID": "audit-deny"},
     )
     assert ok.status_code == 200 and denied.status_code == 400
+    events = _events_of(server, "audit-ok", "audit-deny")  # written within ~20 ms
     logs = server.logs()
     assert created.key not in logs and created.key[8:] not in logs and PHONE not in logs
-    events = {e["request_id"]: e for e in _events(logs)}
     allow, deny = events["audit-ok"], events["audit-deny"]
     assert allow["decision"] == "allow" and allow["entities"] == {"PHONE_NUMBER": 1}
     assert allow["key_id"] == created.record.key_id == deny["key_id"]
@@ -279,9 +280,15 @@ def test_every_decision_is_audited_with_the_key_masked(app):
     assert "injection" in deny["reasons"] and deny["rule_ids"]
 
 
-def _events(logs: str) -> list[dict]:
-    out = []
-    for line in logs.splitlines():
-        if line.startswith("{") and '"ravelin.decision"' in line:
-            out.append(json.loads(line))
-    return out
+def _events_of(server: AppServer, *request_ids: str) -> dict[str, dict]:
+    """The server's audit events by request id, once those asked for are logged (or 10 s)."""
+    deadline = time.monotonic() + 10
+    while True:
+        events = {}
+        for line in server.logs().splitlines():
+            if line.startswith("{") and '"ravelin.decision"' in line:
+                event = json.loads(line)
+                events[event["request_id"]] = event
+        if all(r in events for r in request_ids) or time.monotonic() > deadline:
+            return events
+        time.sleep(0.02)

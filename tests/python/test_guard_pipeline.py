@@ -8,6 +8,7 @@ import logging
 
 import pytest
 import ravelin
+from ravelin import audit
 from ravelin.errors import (
     ContentBlockedError,
     InvalidRequestError,
@@ -310,6 +311,7 @@ def test_audit_events_name_the_key_masked_never_raw(store, caplog):
     with pytest.raises(Exception) as denied:
         guard.admit(bad_ctx, bad)
     guard.denial(bad_ctx, denied.value)
+    audit.flush()
     events = [r.ravelin for r in caplog.records if hasattr(r, "ravelin")]
     assert [e["decision"] for e in events] == ["allow", "deny"]
     assert events[0]["masked_key"] == ravelin.mask_key(created.key)
@@ -331,6 +333,7 @@ def test_decisions_are_counted_for_prometheus(store):
             guard.admit(ctx, req)
         guard.denial(ctx, denied.value)
         guard.denial(ctx, denied.value)  # a decision is recorded once
+    audit.flush()
     assert REGISTRY.get_sample_value("ravelin_decisions_total", labels) == before + 3
 
 
