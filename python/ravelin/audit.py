@@ -199,7 +199,7 @@ def _write(event: Mapping[str, Any]) -> None:
                     __file__,
                     0,
                     _Line(event),
-                    None,
+                    (),
                     None,
                     extra={"ravelin": event},
                 )

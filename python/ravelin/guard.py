@@ -33,6 +33,7 @@ import json
 import logging
 import math
 import os
+import random
 import sqlite3
 import time
 import types
@@ -806,7 +807,16 @@ def request_id_from(candidate: str) -> str:
     """The client's request id when it is short and plain (it reaches logs), else a new one."""
     if candidate and len(candidate) <= 64 and _REQUEST_ID_CHARS.issuperset(candidate):
         return candidate
-    return os.urandom(16).hex()
+    return f"{_request_ids.getrandbits(128):032x}"
+
+
+# Request ids must be unique, not secret: a generator seeded from the OS, not one getrandom
+# call per request (a system call costs ~12 µs inside a request here, against 0.7 µs in a
+# loop). Its own instance, so an application seeding `random` cannot repeat ids; reseeded in
+# a forked child, so workers forked from one parent do not share them.
+_request_ids = random.Random()
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_request_ids.seed)
 
 
 def error_response(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import random
 
 import pytest
 import ravelin
@@ -215,6 +217,25 @@ def test_request_ids_from_clients(candidate, kept):
     rid = request_id_from(candidate)
     assert (rid == candidate) is kept
     assert len(rid) <= 64 and "\n" not in rid
+
+
+def test_new_request_ids_are_unique_whatever_the_app_seeds_and_in_forked_workers():
+    random.seed(0)
+    first = request_id_from("")
+    random.seed(0)
+    assert request_id_from("") != first
+    assert len(first) == 32 and set(first) <= set("0123456789abcdef")
+    assert len({request_id_from("") for _ in range(10_000)}) == 10_000
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a worker forked from this process: its next id, then leave
+        os.write(write, request_id_from("").encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = pipe.read()
+    os.waitpid(pid, 0)
+    assert len(child) == 32 and child != request_id_from("")
 
 
 @pytest.mark.parametrize(
