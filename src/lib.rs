@@ -1,5 +1,6 @@
 //! ravelin's core: pure Rust engines for guarding AI APIs. Only `python` touches pyo3.
 
+pub mod budget;
 pub mod error;
 pub mod injection;
 pub mod inspect;

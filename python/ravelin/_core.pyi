@@ -446,3 +446,41 @@ class GuardInspector:
         """The token estimate of a JSON response body that passes the output policy unchanged
         (no string holds the canary or, with ``output_pii``, an entity); None when it needs the
         full output policy or is not strict JSON (NaN, lone surrogates, invalid UTF-8)."""
+
+@final
+class BudgetLedger:
+    """Token and cost usage per key for the current UTC day and month, in process (the state
+    behind ``ravelin.budgets.Budget``). ``limits``: tokens per day and month, nano-dollars per
+    day and month, -1 where none is set."""
+
+    def __new__(cls, limits: tuple[int, int, int, int]) -> BudgetLedger: ...
+    def apply(
+        self,
+        key: str,
+        tokens: int,
+        cost: int,
+        check: bool,
+        day: str,
+        month: str,
+        day_left: float,
+        month_left: float,
+    ) -> tuple[bool, Optional[int], Optional[float], float, int, float]:
+        """Adds ``tokens`` and ``cost`` (nano-dollars; negative gives back) to ``key``'s usage
+        in the period named ``day`` / ``month``; a reservation (``check``) is refused, and then
+        counts nothing, when a budget would be overrun. Answers ``BudgetDecision``'s fields."""
+    def usage(self, key: str, day: str, month: str) -> list[int]:
+        """(tokens today, tokens this month, nano-dollars today, nano-dollars this month)."""
+    def reset(self, key: str) -> None: ...
+
+def budget_verdict(
+    limits: tuple[int, int, int, int],
+    allowed: bool,
+    used: tuple[int, int, int, int],
+    tokens: int,
+    cost: int,
+    check: bool,
+    day_left: float,
+    month_left: float,
+) -> tuple[bool, Optional[int], Optional[float], float, int, float]:
+    """``BudgetDecision``'s fields for usage kept elsewhere (Redis): ``used`` after the
+    operation, or before it for a refused reservation."""

@@ -11,17 +11,19 @@ Prices come from ``cost_fn(model, input_tokens, output_tokens) -> dollars``; by 
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable, NamedTuple, Optional
 
+from ravelin._core import BudgetLedger, budget_verdict
 from ravelin._redis import STORE_ERRORS, Clients, FailurePolicy, Script, key_digest
 
 __all__ = ["Budget", "BudgetDecision", "RedisBudget"]
 
 CostFn = Callable[[str, int, int], float]
 _NANO = 1_000_000_000
+# A price function's answer is capped to fit the core's 64-bit counters (whose sums saturate).
+_MOST_NANO = 2**53
 
 
 class BudgetDecision(NamedTuple):
@@ -44,19 +46,17 @@ class _Policy:
     def __init__(self, tokens_per_day: Optional[int], tokens_per_month: Optional[int],
                  cost_per_day: Optional[float], cost_per_month: Optional[float],
                  cost_fn: Optional[CostFn], clock: Callable[[], float]) -> None:
-        self.limits = [
-            _limit("tokens_per_day", tokens_per_day, 1),
-            _limit("tokens_per_month", tokens_per_month, 1),
-            _limit("cost_per_day", cost_per_day, _NANO),
-            _limit("cost_per_month", cost_per_month, _NANO),
-        ]
+        self.limits = (
+            _limit("tokens_per_day", tokens_per_day, 1, 1e12),
+            _limit("tokens_per_month", tokens_per_month, 1, 1e12),
+            _limit("cost_per_day", cost_per_day, _NANO, 1e9),
+            _limit("cost_per_month", cost_per_month, _NANO, 1e9),
+        )
         if all(x < 0 for x in self.limits):
             raise ValueError("tokens_per_day: set at least one of the four budgets")
         self.cost_fn = cost_fn
         self.clock = clock
         self.has_cost = self.limits[2] >= 0 or self.limits[3] >= 0
-        # (index, limit) of the limits set: what `within` checks.
-        self.set_limits = tuple((i, lim) for i, lim in enumerate(self.limits) if lim >= 0)
         # The current day's bounds and ids, recomputed only when the clock leaves that day.
         self._day: tuple[float, float, str, str, float] = (0.0, -1.0, "", "", 0.0)
 
@@ -87,51 +87,24 @@ class _Policy:
         if model is None:
             raise ValueError("model: required when a cost budget is set")
         dollars = fn(model, input_tokens, output_tokens)
-        return max(0, round(dollars * _NANO))
+        return min(max(0, round(dollars * _NANO)), _MOST_NANO)
 
     def decision(self, allowed: bool, used: tuple[int, int, int, int], delta: tuple[int, int],
                  periods: tuple[str, str, float, float], check: bool) -> BudgetDecision:
         """``used`` = (tokens day, tokens month, cost day, cost month) after the operation
         (before it, for a refused reservation)."""
-        retry = 0.0
-        if not allowed:
-            need = (delta[0], delta[0], delta[1], delta[1]) if check else (0, 0, 0, 0)
-            ends = (periods[2], periods[3], periods[2], periods[3])
-            retry = max((end for end, lim, u, n in zip(ends, self.limits, used, need)
-                        if lim >= 0 and u + n > lim), default=0.0)
-        tokens = self._tightest(used, 0)
-        cost = self._tightest(used, 2)
-        if allowed and check:
-            return BudgetDecision(allowed, tokens, None if cost is None else cost / _NANO, retry,
-                                  delta[0], delta[1] / _NANO)
-        return BudgetDecision(allowed, tokens, None if cost is None else cost / _NANO, retry)
-
-    def _tightest(self, used: tuple[int, int, int, int], first: int) -> Optional[int]:
-        """What is left of the tighter of the day and month budgets at ``first`` and after."""
-        day, month = self.limits[first], self.limits[first + 1]
-        if day < 0:
-            if month < 0:
-                return None
-            left = month - used[first + 1]
-        elif month < 0:
-            left = day - used[first]
-        else:
-            left = min(day - used[first], month - used[first + 1])
-        return left if left > 0 else 0
-
-    def within(self, amounts: tuple[int, int, int, int]) -> bool:
-        """Every set limit holds ``amounts`` (tokens day, tokens month, cost day, month)."""
-        for i, lim in self.set_limits:
-            if amounts[i] > lim:
-                return False
-        return True
+        return BudgetDecision(*budget_verdict(
+            self.limits, allowed, used, delta[0], delta[1], check, periods[2], periods[3]
+        ))
 
 
-def _limit(name: str, value: Optional[float], scale: int) -> int:
+def _limit(name: str, value: Optional[float], scale: int, most: float) -> int:
+    """A limit in counted units (tokens, nano-dollars), -1 for none. The bounds keep sums
+    within 64 bits: 10^12 tokens, 10^9 dollars."""
     if value is None:
         return -1
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e12:
-        raise ValueError(f"{name}: must be a number within [0, 1e12), got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= most:
+        raise ValueError(f"{name}: must be a number within [0, {most:g}], got {value!r}")
     return round(value * scale)
 
 
@@ -142,11 +115,8 @@ def _tokens(name: str, n: int) -> int:
 
 
 class Budget:
-    """In-process budgets, guarded by one lock.
-
-    Python, not Rust: a budget check runs once per model call (milliseconds to seconds), so a
-    lock costs nothing that matters, and the price function is Python anyway.
-    """
+    """In-process budgets: the usage is kept by the Rust core (`ravelin._core.BudgetLedger`),
+    under its own lock; a call there is one step where the Python version was a dozen."""
 
     def __init__(self, *, tokens_per_day: Optional[int] = None,
                  tokens_per_month: Optional[int] = None, cost_per_day: Optional[float] = None,
@@ -154,15 +124,12 @@ class Budget:
                  clock: Callable[[], float] = time.time) -> None:
         self._policy = _Policy(tokens_per_day, tokens_per_month, cost_per_day, cost_per_month,
                                cost_fn, clock)
-        self._lock = threading.Lock()
-        self._period: tuple[str, str] = ("", "")
-        self._day: dict[str, tuple[int, int]] = {}
-        self._month: dict[str, tuple[int, int]] = {}
+        self._ledger = BudgetLedger(self._policy.limits)
 
     def reserve(self, key: str, input_tokens: int, model: Optional[str] = None) -> BudgetDecision:
         """Reserve the estimated input tokens (and their cost) if every budget allows."""
         tokens = _tokens("input_tokens", input_tokens)
-        return self._apply(key, (tokens, self._policy.cost_nano(model, tokens, 0)), check=True)
+        return self._apply(key, tokens, self._policy.cost_nano(model, tokens, 0), True)
 
     def charge(self, key: str, input_tokens: int, output_tokens: int,
                model: Optional[str] = None, *,
@@ -173,55 +140,25 @@ class Budget:
         cost = self._policy.cost_nano(model, i, o)
         if reserved is not None:
             i, cost = i - reserved.reserved_tokens, cost - round(reserved.reserved_cost * _NANO)
-        return self._apply(key, (i + o, cost), check=False)
+        return self._apply(key, i + o, cost, False)
 
     def usage(self, key: str) -> tuple[int, int, float, float]:
         """(tokens today, tokens this month, cost today, cost this month)."""
-        with self._lock:
-            day, month = self._counts(_check_key(key), self._policy.periods())
-        return day[0], month[0], day[1] / _NANO, month[1] / _NANO
+        day, month, _, _ = self._policy.periods()
+        tokens_day, tokens_month, cost_day, cost_month = self._ledger.usage(
+            _check_key(key), day, month
+        )
+        return tokens_day, tokens_month, cost_day / _NANO, cost_month / _NANO
 
     def reset(self, key: str) -> None:
-        key = _check_key(key)
-        with self._lock:
-            self._day.pop(key, None)
-            self._month.pop(key, None)
+        self._ledger.reset(_check_key(key))
 
-    def _counts(self, key: str, periods: tuple[str, str, float, float]) -> tuple[Any, Any]:
-        """(tokens, cost) used by ``key`` today and this month."""
-        if periods[0] != self._period[0] or periods[1] != self._period[1]:
-            # A new day or month: the old counters say nothing any more.
-            if periods[0] != self._period[0]:
-                self._day.clear()
-            if periods[1] != self._period[1]:
-                self._month.clear()
-            self._period = periods[0], periods[1]
-        return self._day.get(key, _UNUSED), self._month.get(key, _UNUSED)
-
-    def _apply(self, key: str, delta: tuple[int, int], check: bool) -> BudgetDecision:
+    def _apply(self, key: str, tokens: int, cost: int, check: bool) -> BudgetDecision:
         # Counters are keyed by the key itself: in process memory a digest (as Redis gets)
         # would hide nothing the caller does not hold anyway, and costs a hash per call.
-        key = _check_key(key)
-        policy = self._policy
-        periods = policy.periods()
-        tokens, cost = delta
-        with self._lock:
-            day, month = self._counts(key, periods)
-            after = (day[0] + tokens, month[0] + tokens, day[1] + cost, month[1] + cost)
-            allowed = policy.within(after)
-            if allowed or not check:
-                a, b, c, d = after
-                used = (a if a > 0 else 0, b if b > 0 else 0, c if c > 0 else 0, d if d > 0 else 0)
-                self._day[key] = (used[0], used[2])
-                self._month[key] = (used[1], used[3])
-            else:
-                used = (day[0], month[0], day[1], month[1])
-        if not check:
-            allowed = policy.within(used)
-        return policy.decision(allowed, used, delta, periods, check)
-
-
-_UNUSED = (0, 0)
+        return BudgetDecision(*self._ledger.apply(
+            _check_key(key), tokens, cost, check, *self._policy.periods()
+        ))
 
 
 def _check_key(key: str) -> str:

@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+mod budget;
 mod convert;
 mod error;
 mod injection;
@@ -22,5 +23,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     tokens::register(m)?;
     keys::register(m)?;
     ratelimit::register(m)?;
+    budget::register(m)?;
     Ok(())
 }

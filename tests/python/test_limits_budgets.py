@@ -120,6 +120,21 @@ def test_budget_arguments_are_checked() -> None:
         budget.charge("k", 1, 10**13)
     with pytest.raises(TypeError, match="key"):
         budget.reserve(None, 1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"cost_per_day: must be a number within \[0, 1e\+09\]"):
+        Budget(cost_per_day=1e9 + 1)
+    with pytest.raises(ValueError, match="tokens_per_month"):
+        Budget(tokens_per_month=10**12 + 1)
+
+
+def test_the_largest_budgets_and_absurd_prices_count_without_overflow(make_budget: Any) -> None:
+    budget = make_budget(tokens_per_day=10**12, cost_per_day=1e7, cost_fn=lambda m, i, o: 1e30,
+                         clock=Clock())
+    first = budget.reserve("k", 10**12, model="m")  # the price is capped, not an error
+    assert first.allowed and first.tokens_remaining == 0
+    assert first.cost_remaining == pytest.approx(1e7 - 2**53 / 1e9)
+    for _ in range(3):
+        after = budget.charge("k", 10**12, 10**12, model="m")
+    assert not after.allowed and after.tokens_remaining == 0 and after.cost_remaining == 0
 
 
 def test_redis_budget_async_ttls_and_hash_tags(redis_url: str) -> None:
