@@ -222,8 +222,9 @@ fn tokenize(words: &mut Words, chars: &[(char, u32)], end: u32) {
                 continue;
             }
         }
-        // `don't` is one word; so is `ig-nore` (a hyphen after a fragment of at most two
-        // letters), but `step-by-step` is three.
+        // `don't` is one word; so is `ig-nore`: a hyphen after a fragment of at most two
+        // letters joins, after a longer one it ends the word (`step-by-step` gives
+        // `step bystep`).
         let joins = match c {
             '\'' | '’' => !token.is_empty(),
             '-' => (1..=2).contains(&token.iter().rev().take_while(|(c, _)| *c != '-').count()),
