@@ -11,6 +11,10 @@
 //! makes them (`../shared/corpus` beside the checkout). Steady state per scan: (count at 501
 //! scans - count at 1) / 500; for KIND 4, whose 200 prompts each warm the regexes' lazy DFAs
 //! on first sight, (count at 1001 - count at 201) / 800.
+//!
+//! With a third argument `cold`, each scan follows a write of 8 MiB, and
+//! `valgrind --tool=callgrind --cache-sim=yes --LL=4194304,16,64 ... KIND N cold` counts the
+//! cache lines one scan pulls back in (the host's L2 is 4 MiB).
 
 use std::hint::black_box;
 
@@ -84,8 +88,16 @@ fn main() {
     } else {
         prompts(ATTACKS.get(kind).copied())
     };
+    // `cold`: write 8 MiB (twice the L2 cache here) before each scan, as the rest of a request
+    // does, so that a cache simulation (`--cache-sim=yes`) counts what one scan pulls back in.
+    let cold = args.next().as_deref() == Some("cold");
+    let mut junk = vec![0u8; if cold { 8 << 20 } else { 0 }];
     let mut matches = 0;
     for i in 0..scans {
+        for line in junk.chunks_mut(64) {
+            line[0] = line[0].wrapping_add(1);
+        }
+        black_box(&junk);
         matches += ravelin::injection::scan(black_box(&texts[i % texts.len()]))
             .matches
             .len();
