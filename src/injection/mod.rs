@@ -321,33 +321,31 @@ impl Scanner {
         // (empty: no hit).
         let mut hull = vec![(usize::MAX, 0); patterns.regexes.len()];
         let mut seen = Seen::default();
-        for m in phrases.automaton.find_overlapping_iter(view) {
-            match &phrases.hits[m.pattern().as_usize()] {
-                &Hit::Phrase { rule, left, right } => {
-                    let bounded_left = !left || m.start() == 0 || bytes[m.start() - 1] == b' ';
-                    let bounded_right = !right || m.end() == bytes.len() || bytes[m.end()] == b' ';
-                    if bounded_left && bounded_right && per_rule[rule] < MAX_SPANS_PER_RULE {
-                        per_rule[rule] += 1;
-                        let info = &self.compiled.rules[rule];
-                        evidence.add(
-                            &info.id,
-                            &info.category,
-                            info.weight,
-                            to_original(m.start(), m.end()),
-                        );
-                    }
-                }
-                Hit::Anchor(anchor) => {
-                    for &p in &anchor.patterns {
-                        let (first, last) = &mut hull[p];
-                        *first = (*first).min(m.start());
-                        *last = (*last).max(m.end());
-                    }
-                    seen.cipher |= anchor.cipher;
-                    seen.raw |= anchor.raw;
+        phrases.for_each_match(bytes, |pattern, start, end| match &phrases.hits[pattern] {
+            &Hit::Phrase { rule, left, right } => {
+                let bounded_left = !left || start == 0 || bytes[start - 1] == b' ';
+                let bounded_right = !right || end == bytes.len() || bytes[end] == b' ';
+                if bounded_left && bounded_right && per_rule[rule] < MAX_SPANS_PER_RULE {
+                    per_rule[rule] += 1;
+                    let info = &self.compiled.rules[rule];
+                    evidence.add(
+                        &info.id,
+                        &info.category,
+                        info.weight,
+                        to_original(start, end),
+                    );
                 }
             }
-        }
+            Hit::Anchor(anchor) => {
+                for &p in &anchor.patterns {
+                    let (first, last) = &mut hull[p];
+                    *first = (*first).min(start);
+                    *last = (*last).max(end);
+                }
+                seen.cipher |= anchor.cipher;
+                seen.raw |= anchor.raw;
+            }
+        });
         for (index, regex) in patterns.regexes.iter().enumerate() {
             let (first, last) = hull[index];
             let range = match patterns.reach[index] {

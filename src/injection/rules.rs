@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::{Automaton, StateID};
+use aho_corasick::{dfa, Anchored, MatchKind};
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 
@@ -172,9 +173,53 @@ pub struct Anchor {
 /// automaton.
 #[derive(Debug)]
 pub struct PhraseSet {
-    pub automaton: AhoCorasick,
+    automaton: dfa::DFA,
     /// Per automaton pattern.
     pub hits: Vec<Hit>,
+}
+
+impl PhraseSet {
+    /// Calls `found(pattern, start, end)` for every occurrence of every pattern in `haystack`,
+    /// in order of end, then of pattern (as an overlapping search reports them). The DFA is
+    /// stepped directly: the crate's overlapping iterator keeps its position in memory
+    /// between calls, which costs twice the transition itself.
+    pub fn for_each_match(&self, haystack: &[u8], mut found: impl FnMut(usize, usize, usize)) {
+        let dfa = &self.automaton;
+        let mut sid = dfa
+            .start_state(Anchored::No)
+            .expect("an unanchored automaton");
+        let mut at = 0;
+        while let Some((end, special)) = self.next_special(haystack, at, sid) {
+            if dfa.is_dead(special) {
+                return;
+            }
+            for i in 0..dfa.match_len(special) {
+                let pattern = dfa.match_pattern(special, i);
+                found(pattern.as_usize(), end - dfa.pattern_len(pattern), end);
+            }
+            (at, sid) = (end, special);
+        }
+    }
+
+    /// Steps the DFA from `sid` over `haystack[at..]` to its first special (match or dead)
+    /// state: the end of the byte that entered it, and that state. Not inlined, so that the
+    /// caller's state does not crowd the loop out of registers.
+    #[inline(never)]
+    fn next_special(
+        &self,
+        haystack: &[u8],
+        at: usize,
+        mut sid: StateID,
+    ) -> Option<(usize, StateID)> {
+        let dfa = &self.automaton;
+        for (i, &byte) in haystack[at..].iter().enumerate() {
+            sid = dfa.next_state(Anchored::No, sid, byte);
+            if dfa.is_special(sid) {
+                return Some((at + i + 1, sid));
+            }
+        }
+        None
+    }
 }
 
 /// A compiled rule set.
@@ -268,6 +313,17 @@ fn anchor_entry(anchored: &mut Vec<(String, Anchor)>, word: String) -> &mut Anch
     &mut anchored[at].1
 }
 
+/// A full DFA: a few hundred phrases make a small one, and overlapping search (every phrase
+/// of every rule must be seen) is several times faster than on the NFA. No prefilter: in
+/// prose every letter starts some phrase.
+fn phrase_automaton(phrases: &[String]) -> Result<dfa::DFA> {
+    dfa::DFA::builder()
+        .match_kind(MatchKind::Standard)
+        .prefilter(false)
+        .build(phrases)
+        .map_err(|e| CoreError::new(ErrorKind::InvalidRule, format!("phrases: {e}")))
+}
+
 /// Compiles `specs` (already filtered of disabled rules).
 pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
     let mut rules = Vec::with_capacity(specs.len());
@@ -338,16 +394,12 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
         phrases.push(word);
         hits.push(Hit::Anchor(anchor));
     }
-    // A full DFA: a few hundred phrases make a small one, and overlapping search (every
-    // phrase of every rule must be seen) is several times faster than on the NFA.
-    let automaton = AhoCorasick::builder()
-        .match_kind(MatchKind::Standard)
-        .kind(Some(AhoCorasickKind::DFA))
-        .build(&phrases)
-        .map_err(|e| CoreError::new(ErrorKind::InvalidRule, format!("phrases: {e}")))?;
     Ok(Compiled {
         rules,
-        phrases: PhraseSet { automaton, hits },
+        phrases: PhraseSet {
+            automaton: phrase_automaton(&phrases)?,
+            hits,
+        },
         words: {
             let (rule, regexes) = words.into_iter().unzip();
             WordPatterns {
@@ -375,6 +427,27 @@ mod tests {
             phrases: vec![],
             pattern: Some(pattern.into()),
             view: View::Words,
+        }
+    }
+
+    #[test]
+    fn phrase_matches_are_the_overlapping_iterators() {
+        let phrases: Vec<String> = ["ab", "b", "abc", "bc", "c", "bca", "a b", "cab c"]
+            .map(String::from)
+            .to_vec();
+        let set = PhraseSet {
+            automaton: phrase_automaton(&phrases).unwrap(),
+            hits: Vec::new(),
+        };
+        let reference = aho_corasick::AhoCorasick::new(&phrases).unwrap();
+        for text in super::super::survey::random_texts(&[b"abc ", b"ab", b"cab c"]) {
+            let mut got = Vec::new();
+            set.for_each_match(&text, |p, s, e| got.push((p, s, e)));
+            let want: Vec<_> = reference
+                .find_overlapping_iter(&text)
+                .map(|m| (m.pattern().as_usize(), m.start(), m.end()))
+                .collect();
+            assert_eq!(got, want, "{:?}", String::from_utf8_lossy(&text));
         }
     }
 
