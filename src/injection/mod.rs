@@ -182,8 +182,8 @@ pub struct Scanner {
 struct Seen {
     /// The view hints at a cipher: its rot13 is scanned too.
     cipher: bool,
-    /// It holds a raw-view anchor.
-    raw: bool,
+    /// The raw-view patterns whose anchors it holds (repeats possible).
+    raw: Vec<usize>,
 }
 
 /// Evidence gathered so far: matches, and the weight each rule id contributes.
@@ -283,15 +283,17 @@ impl Scanner {
         let seen = words.as_ref().map_or_else(Seen::default, |words| {
             self.match_words(words, words.as_str(), base, evidence)
         });
-        // A raw-view pattern needs a trigger byte or a raw-view anchor (cleared text has none).
-        let no_trigger = self
-            .compiled
-            .gate
-            .as_ref()
-            .is_some_and(|g| g.clears_raw(&survey));
-        let no_raw_anchor = gate.is_some() || (self.compiled.raw_anchors_in_view && !seen.raw);
-        if !(no_trigger && no_raw_anchor) {
-            self.match_patterns(&self.patterns().1, text, base, evidence, |s, e| (s, e));
+        let raw = &self.patterns().1;
+        if survey.ascii {
+            // Cleared text holds no anchor; on the full path the phrase automaton saw them.
+            let anchors = words.as_ref().map(|_| seen.raw.as_slice());
+            for index in 0..raw.regexes.len() {
+                if raw.may_match(index, &survey, anchors) {
+                    self.match_pattern(raw, index, text, base, evidence);
+                }
+            }
+        } else {
+            self.match_patterns(raw, text, base, evidence);
         }
         self.features.detect(text, &survey, base, evidence);
         if depth < MAX_DEPTH {
@@ -343,7 +345,7 @@ impl Scanner {
                     *last = (*last).max(end);
                 }
                 seen.cipher |= anchor.cipher;
-                seen.raw |= anchor.raw;
+                seen.raw.extend(&anchor.raw);
             }
         });
         for (index, regex) in patterns.regexes.iter().enumerate() {
@@ -366,20 +368,30 @@ impl Scanner {
         seen
     }
 
-    fn match_patterns(
+    /// Every pattern of `set` that matches `text`, found by one pass of the set.
+    fn match_patterns(&self, set: &PatternSet, text: &str, base: usize, evidence: &mut Evidence) {
+        for index in &set.set.matches(text) {
+            self.match_pattern(set, index, text, base, evidence);
+        }
+    }
+
+    /// The matches of pattern `index` of `set` in `text`.
+    fn match_pattern(
         &self,
         set: &PatternSet,
+        index: usize,
         text: &str,
         base: usize,
         evidence: &mut Evidence,
-        to_original: impl Fn(usize, usize) -> (usize, usize),
     ) {
-        for index in &set.set.matches(text) {
-            let info = &self.compiled.rules[set.rule[index]];
-            for m in set.regexes[index].find_iter(text).take(MAX_SPANS_PER_RULE) {
-                let (s, e) = to_original(m.start(), m.end());
-                evidence.add(&info.id, &info.category, info.weight, (base + s, base + e));
-            }
+        let info = &self.compiled.rules[set.rule[index]];
+        for m in set.regexes[index].find_iter(text).take(MAX_SPANS_PER_RULE) {
+            evidence.add(
+                &info.id,
+                &info.category,
+                info.weight,
+                (base + m.start(), base + m.end()),
+            );
         }
     }
 

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::decode::CIPHER_HINTS;
 use super::gate::{Anchors, Gate};
+use super::survey::Survey;
 use crate::error::{CoreError, ErrorKind, Result};
 use crate::normalize::normalize;
 
@@ -121,13 +122,40 @@ pub struct RuleInfo {
     pub weight: f64,
 }
 
-/// Regexes of one view: a `RegexSet` says which rules match (one cheap pass), then only
-/// those rules' regexes run again for spans.
+/// Regexes of the raw view. On non-ASCII text, which the filters do not cover, a `RegexSet`
+/// says which rules match (one pass), then only those rules' regexes run again for spans; on
+/// ASCII text each pattern's filter rules most of them out, and the few left run alone.
 #[derive(Debug, Clone)]
 pub struct PatternSet {
     pub set: RegexSet,
     pub regexes: Vec<Regex>,
     pub rule: Vec<usize>,
+    /// Per pattern (`None`: it has no usable required literals).
+    pub filters: Vec<Option<RawFilter>>,
+}
+
+/// What every match of a raw-view pattern in ASCII text holds: one of its trigger bytes or
+/// one of its anchor words (see [`Anchors::raw_pattern`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RawFilter {
+    /// The trigger bytes, as a [`symbol_set`](super::survey::symbol_set).
+    pub triggers: u128,
+    /// Whether every anchor word is made of letters: such a word occurs in ASCII text only
+    /// if it occurs in its word view, where the phrase automaton reports it.
+    pub in_view: bool,
+}
+
+impl PatternSet {
+    /// Whether pattern `index` may match ASCII text surveyed in `survey`. `seen`: the raw
+    /// patterns whose anchors the phrase automaton found in its word view, or `None` if the
+    /// gate cleared it (it then holds no anchor at all).
+    pub fn may_match(&self, index: usize, survey: &Survey, seen: Option<&[usize]>) -> bool {
+        let Some(filter) = self.filters[index] else {
+            return true;
+        };
+        survey.any_of(filter.triggers)
+            || seen.is_some_and(|seen| !filter.in_view || seen.contains(&index))
+    }
 }
 
 /// Regexes of the word view. Each runs only on a view that holds one of its anchors (words
@@ -160,13 +188,13 @@ pub enum Hit {
 }
 
 /// What a word found in a view says: which word patterns may match, whether it hints at a
-/// cipher (see `CIPHER_HINTS`), and whether it is an anchor of the raw-view patterns (which
-/// then may match the text).
+/// cipher (see `CIPHER_HINTS`), and which raw-view patterns it is an anchor of (they then
+/// may match the text).
 #[derive(Debug, Default)]
 pub struct Anchor {
     pub patterns: Vec<usize>,
     pub cipher: bool,
-    pub raw: bool,
+    pub raw: Vec<usize>,
 }
 
 /// Phrases of every rule, and the anchors of the word patterns, in one Aho-Corasick
@@ -231,10 +259,6 @@ pub struct Compiled {
     pub raw: PatternSet,
     /// Lets plain text skip phrases and word-view patterns (`None`: some rule has no anchor).
     pub gate: Option<Gate>,
-    /// Whether every raw-view anchor is a word of letters, which an ASCII text holds only if
-    /// its word view does too: then a text on the full path can skip the raw-view patterns
-    /// when the gate's trigger bytes and the phrase automaton's raw anchors are absent.
-    pub raw_anchors_in_view: bool,
 }
 
 /// Scripts written without spaces between words.
@@ -291,14 +315,22 @@ fn build_regex(spec: &RuleSpec, pattern: &str) -> Result<Regex> {
         })
 }
 
-fn pattern_set(entries: Vec<(usize, Regex)>) -> Result<PatternSet> {
+fn pattern_set(
+    entries: Vec<(usize, Regex)>,
+    filters: Vec<Option<RawFilter>>,
+) -> Result<PatternSet> {
     let set = RegexSetBuilder::new(entries.iter().map(|(_, r)| r.as_str()))
         .size_limit(REGEX_SIZE_LIMIT * 64)
         .dfa_size_limit(REGEX_SIZE_LIMIT * 64)
         .build()
         .map_err(|e| CoreError::new(ErrorKind::InvalidRule, format!("rules: {e}")))?;
     let (rule, regexes) = entries.into_iter().unzip();
-    Ok(PatternSet { set, regexes, rule })
+    Ok(PatternSet {
+        set,
+        regexes,
+        rule,
+        filters,
+    })
 }
 
 /// The entry of `word` in `anchored`, added if new.
@@ -332,7 +364,7 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
     let (mut words, mut raw) = (Vec::new(), Vec::new());
     // Anchor words and what they stand for, in order.
     let mut anchored: Vec<(String, Anchor)> = Vec::new();
-    let mut raw_anchors_in_view = true;
+    let mut filters = Vec::new();
     let (mut always, mut reach) = (Vec::new(), Vec::new());
     let mut anchors = Anchors::default();
     for (index, spec) in specs.iter().enumerate() {
@@ -375,9 +407,19 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
                     words.push((index, regex));
                 }
                 View::Raw => {
-                    for word in anchors.raw_pattern(regex.as_str()) {
-                        raw_anchors_in_view &= word.bytes().all(|b| b.is_ascii_alphabetic());
-                        anchor_entry(&mut anchored, word.to_ascii_lowercase()).raw = true;
+                    let needs = anchors.raw_pattern(regex.as_str());
+                    filters.push(needs.as_ref().map(|(triggers, words)| {
+                        RawFilter {
+                            triggers: *triggers,
+                            in_view: words
+                                .iter()
+                                .all(|w| w.bytes().all(|b| b.is_ascii_alphabetic())),
+                        }
+                    }));
+                    for word in needs.map(|(_, words)| words).unwrap_or_default() {
+                        anchor_entry(&mut anchored, word.to_ascii_lowercase())
+                            .raw
+                            .push(raw.len());
                     }
                     raw.push((index, regex));
                 }
@@ -391,6 +433,7 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
     }
     for (word, mut anchor) in anchored {
         anchor.patterns.dedup();
+        anchor.raw.dedup();
         phrases.push(word);
         hits.push(Hit::Anchor(anchor));
     }
@@ -409,9 +452,8 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
                 reach,
             }
         },
-        raw: pattern_set(raw)?,
+        raw: pattern_set(raw, filters)?,
         gate: anchors.build(),
-        raw_anchors_in_view,
     })
 }
 
