@@ -57,13 +57,13 @@ impl Anchors {
 
     /// A word-view pattern needs one of the words its syntax tree requires (see `required`),
     /// returned too (`None`: nothing is required).
-    pub fn pattern(&mut self, pattern: &str) -> Option<Vec<String>> {
+    pub fn pattern(&mut self, pattern: &str) -> Option<Vec<Needed>> {
         let words = regex_syntax::parse(pattern)
             .ok()
             .as_ref()
             .and_then(required);
         match &words {
-            Some(words) => words.iter().for_each(|w| self.add(w)),
+            Some(words) => words.iter().for_each(|w| self.add(&w.word)),
             None => self.words = None,
         }
         words
@@ -478,22 +478,45 @@ fn is_common_word(word: &str) -> bool {
     COMMON.contains(&word)
 }
 
+/// A word a pattern requires, and whether its literal puts a space right before it (`left`)
+/// or right after it (`right`) in every match: an occurrence without that space (`rf` in
+/// `perform`, for `rm rf`) is no sign of a match.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Needed {
+    pub word: String,
+    pub left: bool,
+    pub right: bool,
+}
+
 /// Words one of which every match of `hir` contains (as a substring of one normalized word),
 /// chosen to be rare: from a sequence, the part with the fewest common English words, then
 /// the one whose shortest word is longest; from an alternation, the words of every branch.
 /// `None` when nothing is required.
-fn required(hir: &Hir) -> Option<Vec<String>> {
+fn required(hir: &Hir) -> Option<Vec<Needed>> {
     match hir.kind() {
         HirKind::Literal(lit) => {
             let text = std::str::from_utf8(&lit.0).ok()?;
-            let word = text.split(' ').max_by_key(|w| w.len())?;
-            (!word.is_empty()).then(|| vec![word.to_owned()])
+            let (at, word) = text
+                .split(' ')
+                .scan(0, |at, w| {
+                    let start = *at;
+                    *at += w.len() + 1;
+                    Some((start, w))
+                })
+                .max_by_key(|(_, w)| w.len())?;
+            (!word.is_empty()).then(|| {
+                vec![Needed {
+                    word: word.to_owned(),
+                    left: at > 0,
+                    right: at + word.len() < text.len(),
+                }]
+            })
         }
         HirKind::Capture(group) => required(&group.sub),
         HirKind::Repetition(rep) if rep.min > 0 => required(&rep.sub),
         HirKind::Concat(parts) => parts.iter().filter_map(required).max_by_key(|words| {
-            let common = words.iter().filter(|w| is_common_word(w)).count();
-            let shortest = words.iter().map(String::len).min().unwrap_or(0);
+            let common = words.iter().filter(|w| is_common_word(&w.word)).count();
+            let shortest = words.iter().map(|w| w.word.len()).min().unwrap_or(0);
             (
                 std::cmp::Reverse(common),
                 shortest,
@@ -661,6 +684,24 @@ mod tests {
         ] {
             assert_eq!(plain(text.as_bytes()), want, "{text:?}");
         }
+    }
+
+    #[test]
+    fn required_words_know_the_spaces_around_them() {
+        let hir = regex_syntax::parse(r"\b(?:rm rf|import os|whoami)\b").unwrap();
+        let needed = |word: &str, left, right| Needed {
+            word: word.into(),
+            left,
+            right,
+        };
+        assert_eq!(
+            required(&hir),
+            Some(vec![
+                needed("rf", true, false),
+                needed("import", false, true),
+                needed("whoami", false, false)
+            ])
+        );
     }
 
     #[test]

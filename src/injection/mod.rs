@@ -325,9 +325,7 @@ impl Scanner {
         let mut seen = Seen::default();
         phrases.for_each_match(bytes, |pattern, start, end| match &phrases.hits[pattern] {
             &Hit::Phrase { rule, left, right } => {
-                let bounded_left = !left || start == 0 || bytes[start - 1] == b' ';
-                let bounded_right = !right || end == bytes.len() || bytes[end] == b' ';
-                if bounded_left && bounded_right && per_rule[rule] < MAX_SPANS_PER_RULE {
+                if spaced(bytes, start..end, left, right) && per_rule[rule] < MAX_SPANS_PER_RULE {
                     per_rule[rule] += 1;
                     let info = &self.compiled.rules[rule];
                     evidence.add(
@@ -339,7 +337,8 @@ impl Scanner {
                 }
             }
             Hit::Anchor(anchor) => {
-                for &p in &anchor.patterns {
+                let found = anchor.patterns.iter();
+                for &(p, ..) in found.filter(|&&(_, l, r)| spaced(bytes, start..end, l, r)) {
                     let (first, last) = &mut hull[p];
                     *first = (*first).min(start);
                     *last = (*last).max(end);
@@ -430,6 +429,13 @@ impl Scanner {
             }
         }
     }
+}
+
+/// Whether `found` in a word view has a space (or the view's edge) before it if `left`, and
+/// after it if `right`.
+fn spaced(view: &[u8], found: Range<usize>, left: bool, right: bool) -> bool {
+    (!left || found.start == 0 || view[found.start - 1] == b' ')
+        && (!right || found.end == view.len() || view[found.end] == b' ')
 }
 
 /// The bytes of a word view that a match reaching `reach` words either side of `anchors`

@@ -187,12 +187,13 @@ pub enum Hit {
     Anchor(Anchor),
 }
 
-/// What a word found in a view says: which word patterns may match, whether it hints at a
+/// What a word found in a view says: which word patterns may match (where it has the spaces
+/// around it they ask for, see [`Needed`](super::gate::Needed)), whether it hints at a
 /// cipher (see `CIPHER_HINTS`), and which raw-view patterns it is an anchor of (they then
 /// may match the text).
 #[derive(Debug, Default)]
 pub struct Anchor {
-    pub patterns: Vec<usize>,
+    pub patterns: Vec<(usize, bool, bool)>,
     pub cipher: bool,
     pub raw: Vec<usize>,
 }
@@ -401,8 +402,11 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
                     let needs = anchors.pattern(regex.as_str());
                     always.push(needs.is_none());
                     reach.push(super::reach::max_spaces(regex.as_str()));
-                    for word in needs.unwrap_or_default() {
-                        anchor_entry(&mut anchored, word).patterns.push(words.len());
+                    for needed in needs.unwrap_or_default() {
+                        let anchor = anchor_entry(&mut anchored, needed.word);
+                        anchor
+                            .patterns
+                            .push((words.len(), needed.left, needed.right));
                     }
                     words.push((index, regex));
                 }
