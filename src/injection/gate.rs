@@ -14,12 +14,12 @@
 //! to end one (see [`super::survey`]): several times faster on prose than an automaton that
 //! steps every byte.
 //!
-//! Raw-view patterns get the same treatment for cleared text: each yields a required set of
-//! literals (see [`super::required`]); a literal with a rare symbol contributes that byte as a
-//! trigger, one made of letters contributes its longest word as an anchor. A cleared window
-//! with no trigger byte cannot match any raw-view pattern either; nor can an ASCII window on
-//! the full path whose word view holds no raw-view anchor (a word of letters survives
-//! normalization of ASCII text), which the phrase automaton reports.
+//! Raw-view patterns get a filter each: a required set of literals (see [`super::required`]);
+//! a literal with a rare symbol contributes that byte as a trigger, one made of letters
+//! contributes its longest word as an anchor. An ASCII window without the pattern's trigger
+//! bytes cannot match it if the gate cleared the window (it holds no anchor), nor if its word
+//! view holds none of the pattern's anchors (a word of letters survives normalization of
+//! ASCII text), which the phrase automaton reports.
 
 use aho_corasick::AhoCorasick;
 use regex_syntax::hir::{Hir, HirKind};
@@ -28,21 +28,16 @@ use super::required;
 use super::survey::{after, symbol_set, Survey};
 use crate::normalize::is_leet_symbol;
 
-/// Anchors collected while rules compile; `None` once a rule has no usable anchor. Likewise
-/// the raw-view trigger bytes, `None` once a raw pattern has no usable literal.
+/// Anchors collected while rules compile; `None` once a rule has no usable anchor.
 #[derive(Debug)]
 pub struct Anchors {
     words: Option<Vec<String>>,
-    /// ASCII trigger bytes as a [`symbol_set`] (others never occur in the ASCII text that the
-    /// gate clears).
-    triggers: Option<u128>,
 }
 
 impl Default for Anchors {
     fn default() -> Self {
         Self {
             words: Some(Vec::new()),
-            triggers: Some(0),
         }
     }
 }
@@ -62,35 +57,32 @@ impl Anchors {
 
     /// A word-view pattern needs one of the words its syntax tree requires (see `required`),
     /// returned too (`None`: nothing is required).
-    pub fn pattern(&mut self, pattern: &str) -> Option<Vec<String>> {
+    pub fn pattern(&mut self, pattern: &str) -> Option<Vec<Needed>> {
         let words = regex_syntax::parse(pattern)
             .ok()
             .as_ref()
             .and_then(required);
         match &words {
-            Some(words) => words.iter().for_each(|w| self.add(w)),
+            Some(words) => words.iter().for_each(|w| self.add(&w.word)),
             None => self.words = None,
         }
         words
     }
 
     /// A raw-view pattern: each literal of its most selective required set becomes a
-    /// trigger byte (its rarest symbol) or, made of letters and digits, an anchor; the
-    /// anchors are returned.
-    pub fn raw_pattern(&mut self, pattern: &str) -> Vec<String> {
-        let chosen = required::of_pattern(pattern, &set_cost)
+    /// trigger byte (its rarest symbol) or, made of letters and digits, an anchor. Returns the
+    /// ASCII trigger bytes as a [`symbol_set`] (others never occur in ASCII text) and the
+    /// anchors, or `None` if the pattern has no usable set.
+    pub fn raw_pattern(&mut self, pattern: &str) -> Option<(u128, Vec<String>)> {
+        let set = required::of_pattern(pattern, &set_cost)
             .and_then(|sets| sets.into_iter().min_by_key(|set| set_cost(set)))
-            .filter(|set| set_cost(set).0 < UNUSABLE);
-        let Some(set) = chosen else {
-            self.triggers = None;
-            return Vec::new();
-        };
-        let mut words = Vec::new();
+            .filter(|set| set_cost(set).0 < UNUSABLE)?;
+        let (mut triggers, mut words) = (0u128, Vec::new());
         for literal in set {
             match literal_filter(&literal) {
                 Filter::Trigger(b) => {
-                    if let Some(triggers) = self.triggers.as_mut().filter(|_| b.is_ascii()) {
-                        *triggers |= 1 << b;
+                    if b.is_ascii() {
+                        triggers |= 1 << b;
                     }
                 }
                 Filter::Word(word) => {
@@ -101,7 +93,7 @@ impl Anchors {
                 Filter::None => unreachable!("unusable sets are not chosen"),
             }
         }
-        words
+        Some((triggers, words))
     }
 
     /// A word that sends a text down the full path whatever the rules say.
@@ -117,7 +109,6 @@ impl Anchors {
         words.dedup();
         Some(Gate {
             index: AnchorIndex::new(words),
-            triggers: self.triggers,
         })
     }
 }
@@ -194,7 +185,6 @@ fn longest_word(literal: &[u8]) -> &[u8] {
 #[derive(Debug)]
 pub struct Gate {
     index: AnchorIndex,
-    triggers: Option<u128>,
 }
 
 /// Bytes normalization removes inside words (`don't`, `well-known`).
@@ -236,12 +226,6 @@ impl Gate {
             } else {
                 plain(text)
             }
-    }
-
-    /// Whether the text is ASCII without a trigger byte, so that no raw-view pattern can
-    /// match it unless it holds a raw-view anchor (none if [`Gate::clears`] it).
-    pub fn clears_raw(&self, survey: &Survey) -> bool {
-        survey.ascii && self.triggers.is_some_and(|t| !survey.any_of(t))
     }
 }
 
@@ -494,22 +478,45 @@ fn is_common_word(word: &str) -> bool {
     COMMON.contains(&word)
 }
 
+/// A word a pattern requires, and whether its literal puts a space right before it (`left`)
+/// or right after it (`right`) in every match: an occurrence without that space (`rf` in
+/// `perform`, for `rm rf`) is no sign of a match.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Needed {
+    pub word: String,
+    pub left: bool,
+    pub right: bool,
+}
+
 /// Words one of which every match of `hir` contains (as a substring of one normalized word),
 /// chosen to be rare: from a sequence, the part with the fewest common English words, then
 /// the one whose shortest word is longest; from an alternation, the words of every branch.
 /// `None` when nothing is required.
-fn required(hir: &Hir) -> Option<Vec<String>> {
+fn required(hir: &Hir) -> Option<Vec<Needed>> {
     match hir.kind() {
         HirKind::Literal(lit) => {
             let text = std::str::from_utf8(&lit.0).ok()?;
-            let word = text.split(' ').max_by_key(|w| w.len())?;
-            (!word.is_empty()).then(|| vec![word.to_owned()])
+            let (at, word) = text
+                .split(' ')
+                .scan(0, |at, w| {
+                    let start = *at;
+                    *at += w.len() + 1;
+                    Some((start, w))
+                })
+                .max_by_key(|(_, w)| w.len())?;
+            (!word.is_empty()).then(|| {
+                vec![Needed {
+                    word: word.to_owned(),
+                    left: at > 0,
+                    right: at + word.len() < text.len(),
+                }]
+            })
         }
         HirKind::Capture(group) => required(&group.sub),
         HirKind::Repetition(rep) if rep.min > 0 => required(&rep.sub),
         HirKind::Concat(parts) => parts.iter().filter_map(required).max_by_key(|words| {
-            let common = words.iter().filter(|w| is_common_word(w)).count();
-            let shortest = words.iter().map(String::len).min().unwrap_or(0);
+            let common = words.iter().filter(|w| is_common_word(&w.word)).count();
+            let shortest = words.iter().map(|w| w.word.len()).min().unwrap_or(0);
             (
                 std::cmp::Reverse(common),
                 shortest,
@@ -633,10 +640,6 @@ mod tests {
         gate.clears(text, &Survey::of(text.as_bytes()))
     }
 
-    fn clears_raw(gate: &Gate, text: &str) -> bool {
-        gate.clears_raw(&Survey::of(text.as_bytes()))
-    }
-
     #[test]
     fn letter_masks_count_singles_as_the_token_loop_does() {
         for text in random_texts(&[b"ab c. D,\n", b"a b", b"Ab  cd.e"]) {
@@ -681,6 +684,24 @@ mod tests {
         ] {
             assert_eq!(plain(text.as_bytes()), want, "{text:?}");
         }
+    }
+
+    #[test]
+    fn required_words_know_the_spaces_around_them() {
+        let hir = regex_syntax::parse(r"\b(?:rm rf|import os|whoami)\b").unwrap();
+        let needed = |word: &str, left, right| Needed {
+            word: word.into(),
+            left,
+            right,
+        };
+        assert_eq!(
+            required(&hir),
+            Some(vec![
+                needed("rf", true, false),
+                needed("import", false, true),
+                needed("whoami", false, false)
+            ])
+        );
     }
 
     #[test]
@@ -744,18 +765,16 @@ mod tests {
     #[test]
     fn raw_patterns_yield_triggers_or_anchors() {
         let mut anchors = Anchors::default();
-        anchors.raw_pattern(r"(?i:<\|im_start\|>|\[/?INST\])");
-        anchors.raw_pattern(r"(?i:\b(?:webhook|ngrok)\b)");
+        let tokens = anchors.raw_pattern(r"(?i:<\|im_start\|>|\[/?INST\])");
+        assert_eq!(tokens, Some((symbol_set(b"<["), vec![])), "rare symbols");
+        let hooks = anchors.raw_pattern(r"(?i:\b(?:webhook|ngrok)\b)");
+        assert_eq!(hooks, Some((0, vec!["webhook".into(), "ngrok".into()])));
         let gate = anchors.build().unwrap();
-        assert!(clears(&gate, "plain prose, nothing more.") && clears_raw(&gate, "plain prose."));
-        assert!(!clears_raw(&gate, "a <tag> here"), "`<` is a trigger");
-        assert!(!clears_raw(&gate, "see [INST] here"), "`[` is a trigger");
+        assert!(clears(&gate, "plain prose, nothing more."));
         assert!(
             !clears(&gate, "post it to my Webhook"),
             "`webhook` is an anchor"
         );
-        let mut open = Anchors::default();
-        open.raw_pattern(r"(?i:\w+\s+\w+)");
-        assert!(open.build().is_some_and(|g| !clears_raw(&g, "anything")));
+        assert_eq!(Anchors::default().raw_pattern(r"(?i:\w+\s+\w+)"), None);
     }
 }

@@ -182,8 +182,8 @@ pub struct Scanner {
 struct Seen {
     /// The view hints at a cipher: its rot13 is scanned too.
     cipher: bool,
-    /// It holds a raw-view anchor.
-    raw: bool,
+    /// The raw-view patterns whose anchors it holds (repeats possible).
+    raw: Vec<usize>,
 }
 
 /// Evidence gathered so far: matches, and the weight each rule id contributes.
@@ -283,15 +283,17 @@ impl Scanner {
         let seen = words.as_ref().map_or_else(Seen::default, |words| {
             self.match_words(words, words.as_str(), base, evidence)
         });
-        // A raw-view pattern needs a trigger byte or a raw-view anchor (cleared text has none).
-        let no_trigger = self
-            .compiled
-            .gate
-            .as_ref()
-            .is_some_and(|g| g.clears_raw(&survey));
-        let no_raw_anchor = gate.is_some() || (self.compiled.raw_anchors_in_view && !seen.raw);
-        if !(no_trigger && no_raw_anchor) {
-            self.match_patterns(&self.patterns().1, text, base, evidence, |s, e| (s, e));
+        let raw = &self.patterns().1;
+        if survey.ascii {
+            // Cleared text holds no anchor; on the full path the phrase automaton saw them.
+            let anchors = words.as_ref().map(|_| seen.raw.as_slice());
+            for index in 0..raw.regexes.len() {
+                if raw.may_match(index, &survey, anchors) {
+                    self.match_pattern(raw, index, text, base, evidence);
+                }
+            }
+        } else {
+            self.match_patterns(raw, text, base, evidence);
         }
         self.features.detect(text, &survey, base, evidence);
         if depth < MAX_DEPTH {
@@ -321,33 +323,30 @@ impl Scanner {
         // (empty: no hit).
         let mut hull = vec![(usize::MAX, 0); patterns.regexes.len()];
         let mut seen = Seen::default();
-        for m in phrases.automaton.find_overlapping_iter(view) {
-            match &phrases.hits[m.pattern().as_usize()] {
-                &Hit::Phrase { rule, left, right } => {
-                    let bounded_left = !left || m.start() == 0 || bytes[m.start() - 1] == b' ';
-                    let bounded_right = !right || m.end() == bytes.len() || bytes[m.end()] == b' ';
-                    if bounded_left && bounded_right && per_rule[rule] < MAX_SPANS_PER_RULE {
-                        per_rule[rule] += 1;
-                        let info = &self.compiled.rules[rule];
-                        evidence.add(
-                            &info.id,
-                            &info.category,
-                            info.weight,
-                            to_original(m.start(), m.end()),
-                        );
-                    }
-                }
-                Hit::Anchor(anchor) => {
-                    for &p in &anchor.patterns {
-                        let (first, last) = &mut hull[p];
-                        *first = (*first).min(m.start());
-                        *last = (*last).max(m.end());
-                    }
-                    seen.cipher |= anchor.cipher;
-                    seen.raw |= anchor.raw;
+        phrases.for_each_match(bytes, |pattern, start, end| match &phrases.hits[pattern] {
+            &Hit::Phrase { rule, left, right } => {
+                if spaced(bytes, start..end, left, right) && per_rule[rule] < MAX_SPANS_PER_RULE {
+                    per_rule[rule] += 1;
+                    let info = &self.compiled.rules[rule];
+                    evidence.add(
+                        &info.id,
+                        &info.category,
+                        info.weight,
+                        to_original(start, end),
+                    );
                 }
             }
-        }
+            Hit::Anchor(anchor) => {
+                let found = anchor.patterns.iter();
+                for &(p, ..) in found.filter(|&&(_, l, r)| spaced(bytes, start..end, l, r)) {
+                    let (first, last) = &mut hull[p];
+                    *first = (*first).min(start);
+                    *last = (*last).max(end);
+                }
+                seen.cipher |= anchor.cipher;
+                seen.raw.extend(&anchor.raw);
+            }
+        });
         for (index, regex) in patterns.regexes.iter().enumerate() {
             let (first, last) = hull[index];
             let range = match patterns.reach[index] {
@@ -368,20 +367,30 @@ impl Scanner {
         seen
     }
 
-    fn match_patterns(
+    /// Every pattern of `set` that matches `text`, found by one pass of the set.
+    fn match_patterns(&self, set: &PatternSet, text: &str, base: usize, evidence: &mut Evidence) {
+        for index in &set.set.matches(text) {
+            self.match_pattern(set, index, text, base, evidence);
+        }
+    }
+
+    /// The matches of pattern `index` of `set` in `text`.
+    fn match_pattern(
         &self,
         set: &PatternSet,
+        index: usize,
         text: &str,
         base: usize,
         evidence: &mut Evidence,
-        to_original: impl Fn(usize, usize) -> (usize, usize),
     ) {
-        for index in &set.set.matches(text) {
-            let info = &self.compiled.rules[set.rule[index]];
-            for m in set.regexes[index].find_iter(text).take(MAX_SPANS_PER_RULE) {
-                let (s, e) = to_original(m.start(), m.end());
-                evidence.add(&info.id, &info.category, info.weight, (base + s, base + e));
-            }
+        let info = &self.compiled.rules[set.rule[index]];
+        for m in set.regexes[index].find_iter(text).take(MAX_SPANS_PER_RULE) {
+            evidence.add(
+                &info.id,
+                &info.category,
+                info.weight,
+                (base + m.start(), base + m.end()),
+            );
         }
     }
 
@@ -420,6 +429,13 @@ impl Scanner {
             }
         }
     }
+}
+
+/// Whether `found` in a word view has a space (or the view's edge) before it if `left`, and
+/// after it if `right`.
+fn spaced(view: &[u8], found: Range<usize>, left: bool, right: bool) -> bool {
+    (!left || found.start == 0 || view[found.start - 1] == b' ')
+        && (!right || found.end == view.len() || view[found.end] == b' ')
 }
 
 /// The bytes of a word view that a match reaching `reach` words either side of `anchors`

@@ -3,12 +3,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::{Automaton, StateID};
+use aho_corasick::{dfa, Anchored, MatchKind};
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 
 use super::decode::CIPHER_HINTS;
 use super::gate::{Anchors, Gate};
+use super::survey::Survey;
 use crate::error::{CoreError, ErrorKind, Result};
 use crate::normalize::normalize;
 
@@ -120,13 +122,40 @@ pub struct RuleInfo {
     pub weight: f64,
 }
 
-/// Regexes of one view: a `RegexSet` says which rules match (one cheap pass), then only
-/// those rules' regexes run again for spans.
+/// Regexes of the raw view. On non-ASCII text, which the filters do not cover, a `RegexSet`
+/// says which rules match (one pass), then only those rules' regexes run again for spans; on
+/// ASCII text each pattern's filter rules most of them out, and the few left run alone.
 #[derive(Debug, Clone)]
 pub struct PatternSet {
     pub set: RegexSet,
     pub regexes: Vec<Regex>,
     pub rule: Vec<usize>,
+    /// Per pattern (`None`: it has no usable required literals).
+    pub filters: Vec<Option<RawFilter>>,
+}
+
+/// What every match of a raw-view pattern in ASCII text holds: one of its trigger bytes or
+/// one of its anchor words (see [`Anchors::raw_pattern`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RawFilter {
+    /// The trigger bytes, as a [`symbol_set`](super::survey::symbol_set).
+    pub triggers: u128,
+    /// Whether every anchor word is made of letters: such a word occurs in ASCII text only
+    /// if it occurs in its word view, where the phrase automaton reports it.
+    pub in_view: bool,
+}
+
+impl PatternSet {
+    /// Whether pattern `index` may match ASCII text surveyed in `survey`. `seen`: the raw
+    /// patterns whose anchors the phrase automaton found in its word view, or `None` if the
+    /// gate cleared it (it then holds no anchor at all).
+    pub fn may_match(&self, index: usize, survey: &Survey, seen: Option<&[usize]>) -> bool {
+        let Some(filter) = self.filters[index] else {
+            return true;
+        };
+        survey.any_of(filter.triggers)
+            || seen.is_some_and(|seen| !filter.in_view || seen.contains(&index))
+    }
 }
 
 /// Regexes of the word view. Each runs only on a view that holds one of its anchors (words
@@ -158,23 +187,68 @@ pub enum Hit {
     Anchor(Anchor),
 }
 
-/// What a word found in a view says: which word patterns may match, whether it hints at a
-/// cipher (see `CIPHER_HINTS`), and whether it is an anchor of the raw-view patterns (which
-/// then may match the text).
+/// What a word found in a view says: which word patterns may match (where it has the spaces
+/// around it they ask for, see [`Needed`](super::gate::Needed)), whether it hints at a
+/// cipher (see `CIPHER_HINTS`), and which raw-view patterns it is an anchor of (they then
+/// may match the text).
 #[derive(Debug, Default)]
 pub struct Anchor {
-    pub patterns: Vec<usize>,
+    pub patterns: Vec<(usize, bool, bool)>,
     pub cipher: bool,
-    pub raw: bool,
+    pub raw: Vec<usize>,
 }
 
 /// Phrases of every rule, and the anchors of the word patterns, in one Aho-Corasick
 /// automaton.
 #[derive(Debug)]
 pub struct PhraseSet {
-    pub automaton: AhoCorasick,
+    automaton: dfa::DFA,
     /// Per automaton pattern.
     pub hits: Vec<Hit>,
+}
+
+impl PhraseSet {
+    /// Calls `found(pattern, start, end)` for every occurrence of every pattern in `haystack`,
+    /// in order of end, then of pattern (as an overlapping search reports them). The DFA is
+    /// stepped directly: the crate's overlapping iterator keeps its position in memory
+    /// between calls, which costs twice the transition itself.
+    pub fn for_each_match(&self, haystack: &[u8], mut found: impl FnMut(usize, usize, usize)) {
+        let dfa = &self.automaton;
+        let mut sid = dfa
+            .start_state(Anchored::No)
+            .expect("an unanchored automaton");
+        let mut at = 0;
+        while let Some((end, special)) = self.next_special(haystack, at, sid) {
+            if dfa.is_dead(special) {
+                return;
+            }
+            for i in 0..dfa.match_len(special) {
+                let pattern = dfa.match_pattern(special, i);
+                found(pattern.as_usize(), end - dfa.pattern_len(pattern), end);
+            }
+            (at, sid) = (end, special);
+        }
+    }
+
+    /// Steps the DFA from `sid` over `haystack[at..]` to its first special (match or dead)
+    /// state: the end of the byte that entered it, and that state. Not inlined, so that the
+    /// caller's state does not crowd the loop out of registers.
+    #[inline(never)]
+    fn next_special(
+        &self,
+        haystack: &[u8],
+        at: usize,
+        mut sid: StateID,
+    ) -> Option<(usize, StateID)> {
+        let dfa = &self.automaton;
+        for (i, &byte) in haystack[at..].iter().enumerate() {
+            sid = dfa.next_state(Anchored::No, sid, byte);
+            if dfa.is_special(sid) {
+                return Some((at + i + 1, sid));
+            }
+        }
+        None
+    }
 }
 
 /// A compiled rule set.
@@ -186,10 +260,6 @@ pub struct Compiled {
     pub raw: PatternSet,
     /// Lets plain text skip phrases and word-view patterns (`None`: some rule has no anchor).
     pub gate: Option<Gate>,
-    /// Whether every raw-view anchor is a word of letters, which an ASCII text holds only if
-    /// its word view does too: then a text on the full path can skip the raw-view patterns
-    /// when the gate's trigger bytes and the phrase automaton's raw anchors are absent.
-    pub raw_anchors_in_view: bool,
 }
 
 /// Scripts written without spaces between words.
@@ -246,14 +316,22 @@ fn build_regex(spec: &RuleSpec, pattern: &str) -> Result<Regex> {
         })
 }
 
-fn pattern_set(entries: Vec<(usize, Regex)>) -> Result<PatternSet> {
+fn pattern_set(
+    entries: Vec<(usize, Regex)>,
+    filters: Vec<Option<RawFilter>>,
+) -> Result<PatternSet> {
     let set = RegexSetBuilder::new(entries.iter().map(|(_, r)| r.as_str()))
         .size_limit(REGEX_SIZE_LIMIT * 64)
         .dfa_size_limit(REGEX_SIZE_LIMIT * 64)
         .build()
         .map_err(|e| CoreError::new(ErrorKind::InvalidRule, format!("rules: {e}")))?;
     let (rule, regexes) = entries.into_iter().unzip();
-    Ok(PatternSet { set, regexes, rule })
+    Ok(PatternSet {
+        set,
+        regexes,
+        rule,
+        filters,
+    })
 }
 
 /// The entry of `word` in `anchored`, added if new.
@@ -268,6 +346,17 @@ fn anchor_entry(anchored: &mut Vec<(String, Anchor)>, word: String) -> &mut Anch
     &mut anchored[at].1
 }
 
+/// A full DFA: a few hundred phrases make a small one, and overlapping search (every phrase
+/// of every rule must be seen) is several times faster than on the NFA. No prefilter: in
+/// prose every letter starts some phrase.
+fn phrase_automaton(phrases: &[String]) -> Result<dfa::DFA> {
+    dfa::DFA::builder()
+        .match_kind(MatchKind::Standard)
+        .prefilter(false)
+        .build(phrases)
+        .map_err(|e| CoreError::new(ErrorKind::InvalidRule, format!("phrases: {e}")))
+}
+
 /// Compiles `specs` (already filtered of disabled rules).
 pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
     let mut rules = Vec::with_capacity(specs.len());
@@ -276,7 +365,7 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
     let (mut words, mut raw) = (Vec::new(), Vec::new());
     // Anchor words and what they stand for, in order.
     let mut anchored: Vec<(String, Anchor)> = Vec::new();
-    let mut raw_anchors_in_view = true;
+    let mut filters = Vec::new();
     let (mut always, mut reach) = (Vec::new(), Vec::new());
     let mut anchors = Anchors::default();
     for (index, spec) in specs.iter().enumerate() {
@@ -313,15 +402,28 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
                     let needs = anchors.pattern(regex.as_str());
                     always.push(needs.is_none());
                     reach.push(super::reach::max_spaces(regex.as_str()));
-                    for word in needs.unwrap_or_default() {
-                        anchor_entry(&mut anchored, word).patterns.push(words.len());
+                    for needed in needs.unwrap_or_default() {
+                        let anchor = anchor_entry(&mut anchored, needed.word);
+                        anchor
+                            .patterns
+                            .push((words.len(), needed.left, needed.right));
                     }
                     words.push((index, regex));
                 }
                 View::Raw => {
-                    for word in anchors.raw_pattern(regex.as_str()) {
-                        raw_anchors_in_view &= word.bytes().all(|b| b.is_ascii_alphabetic());
-                        anchor_entry(&mut anchored, word.to_ascii_lowercase()).raw = true;
+                    let needs = anchors.raw_pattern(regex.as_str());
+                    filters.push(needs.as_ref().map(|(triggers, words)| {
+                        RawFilter {
+                            triggers: *triggers,
+                            in_view: words
+                                .iter()
+                                .all(|w| w.bytes().all(|b| b.is_ascii_alphabetic())),
+                        }
+                    }));
+                    for word in needs.map(|(_, words)| words).unwrap_or_default() {
+                        anchor_entry(&mut anchored, word.to_ascii_lowercase())
+                            .raw
+                            .push(raw.len());
                     }
                     raw.push((index, regex));
                 }
@@ -335,19 +437,16 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
     }
     for (word, mut anchor) in anchored {
         anchor.patterns.dedup();
+        anchor.raw.dedup();
         phrases.push(word);
         hits.push(Hit::Anchor(anchor));
     }
-    // A full DFA: a few hundred phrases make a small one, and overlapping search (every
-    // phrase of every rule must be seen) is several times faster than on the NFA.
-    let automaton = AhoCorasick::builder()
-        .match_kind(MatchKind::Standard)
-        .kind(Some(AhoCorasickKind::DFA))
-        .build(&phrases)
-        .map_err(|e| CoreError::new(ErrorKind::InvalidRule, format!("phrases: {e}")))?;
     Ok(Compiled {
         rules,
-        phrases: PhraseSet { automaton, hits },
+        phrases: PhraseSet {
+            automaton: phrase_automaton(&phrases)?,
+            hits,
+        },
         words: {
             let (rule, regexes) = words.into_iter().unzip();
             WordPatterns {
@@ -357,9 +456,8 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
                 reach,
             }
         },
-        raw: pattern_set(raw)?,
+        raw: pattern_set(raw, filters)?,
         gate: anchors.build(),
-        raw_anchors_in_view,
     })
 }
 
@@ -375,6 +473,27 @@ mod tests {
             phrases: vec![],
             pattern: Some(pattern.into()),
             view: View::Words,
+        }
+    }
+
+    #[test]
+    fn phrase_matches_are_the_overlapping_iterators() {
+        let phrases: Vec<String> = ["ab", "b", "abc", "bc", "c", "bca", "a b", "cab c"]
+            .map(String::from)
+            .to_vec();
+        let set = PhraseSet {
+            automaton: phrase_automaton(&phrases).unwrap(),
+            hits: Vec::new(),
+        };
+        let reference = aho_corasick::AhoCorasick::new(&phrases).unwrap();
+        for text in super::super::survey::random_texts(&[b"abc ", b"ab", b"cab c"]) {
+            let mut got = Vec::new();
+            set.for_each_match(&text, |p, s, e| got.push((p, s, e)));
+            let want: Vec<_> = reference
+                .find_overlapping_iter(&text)
+                .map(|m| (m.pattern().as_usize(), m.start(), m.end()))
+                .collect();
+            assert_eq!(got, want, "{:?}", String::from_utf8_lossy(&text));
         }
     }
 
