@@ -79,7 +79,7 @@ impl Limits {
         self.0
             .iter()
             .zip(used)
-            .all(|(limit, u)| limit.is_none_or(|limit| u <= limit))
+            .all(|(limit, u)| limit.map_or(true, |limit| u <= limit))
     }
 
     /// What is left of the tighter of the day and month budgets at `first` and `first + 1`.
@@ -201,6 +201,11 @@ mod tests {
         month_left: 1000.0,
     };
 
+    /// Retry times are the caller's period ends, passed through: equal, not merely close.
+    fn same(a: f64, b: f64) -> bool {
+        a.to_bits() == b.to_bits()
+    }
+
     fn ledger(limits: [Option<i64>; 4]) -> Ledger {
         Ledger::new(Limits(limits))
     }
@@ -212,7 +217,7 @@ mod tests {
         let refused = l.apply("k", (60, 0), &DAY1, true);
         assert!(!refused.allowed);
         assert_eq!(refused.tokens_left, Some(40));
-        assert_eq!(refused.retry_after, 100.0);
+        assert!(same(refused.retry_after, 100.0));
         assert_eq!(l.usage("k", &DAY1), [60, 60, 0, 0]);
         assert_eq!(l.usage("other", &DAY1), [0; 4]);
     }
@@ -223,7 +228,7 @@ mod tests {
         let over = l.apply("k", (150, 6_000), &DAY1, false);
         assert!(!over.allowed);
         assert_eq!((over.tokens_left, over.cost_left), (Some(0), Some(0)));
-        assert_eq!(over.retry_after, 1000.0);
+        assert!(same(over.retry_after, 1000.0));
         let back = l.apply("k", (-500, -10_000), &DAY1, false);
         assert!(back.allowed);
         assert_eq!(l.usage("k", &DAY1), [0, 0, 0, 0]);
@@ -251,7 +256,7 @@ mod tests {
         };
         assert_eq!(l.usage("k", &day2), [0, 90, 0, 0]);
         let refused = l.apply("k", (90, 0), &day2, true);
-        assert!(!refused.allowed && refused.retry_after == 1000.0);
+        assert!(!refused.allowed && same(refused.retry_after, 1000.0));
         let next_month = Period {
             day: "20261201",
             month: "202612",
