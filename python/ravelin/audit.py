@@ -141,9 +141,13 @@ class _Writer:
     thread, through the logger as usual (levels, filters, handlers, record factory); what a
     filter reads from the request's thread or context variables is not there, the event's
     ``request_id`` is. `flush` writes what is queued now (tests, shutdown: it runs at exit).
+    When handlers are slower than requests and ``MAX_PENDING`` events wait, the request that
+    finds them writes them itself: memory stays bounded and a slow log slows the requests, as
+    it did when every request wrote its own event.
     """
 
     DELAY = 0.02
+    MAX_PENDING = 10_000
 
     def __init__(self) -> None:
         self._pending: collections.deque[Mapping[str, Any]] = collections.deque()
@@ -153,7 +157,9 @@ class _Writer:
 
     def put(self, event: Mapping[str, Any]) -> None:
         self._pending.append(event)
-        if not self._wake.is_set():
+        if len(self._pending) > self.MAX_PENDING:
+            self.flush()
+        elif not self._wake.is_set():
             if self._thread is None:
                 self._start()
             self._wake.set()

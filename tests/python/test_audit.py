@@ -71,6 +71,18 @@ def test_events_from_many_threads_are_each_written_once_in_order(records):
         assert mine == sorted(mine)
 
 
+def test_a_writer_that_falls_behind_makes_the_requests_write(records):
+    writer = audit._Writer()
+    writer.DELAY = 60.0  # its thread wakes, then waits: nothing is written in the background
+    writer.MAX_PENDING = 3
+    for n in range(3):
+        writer.put(_event(n))
+    assert records.events == []  # queued
+    writer.put(_event(3))  # one too many: this call writes them all, in order
+    assert [e["request_id"] for e in records.events] == ["r0", "r1", "r2", "r3"]
+    assert records.threads == {threading.current_thread().name}
+
+
 def test_a_failing_filter_loses_that_event_only(records, caplog):
     failed = []
 
