@@ -160,8 +160,8 @@ impl Ledger {
         let fits = self.limits.within(after);
         let used = if fits || !check {
             let used = after.map(|u| u.max(0));
-            usage.days.insert(key.to_owned(), [used[0], used[2]]);
-            usage.months.insert(key.to_owned(), [used[1], used[3]]);
+            store(&mut usage.days, key, [used[0], used[2]]);
+            store(&mut usage.months, key, [used[1], used[3]]);
             used
         } else {
             before
@@ -187,6 +187,16 @@ impl Ledger {
         let mut usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
         usage.days.remove(key);
         usage.months.remove(key);
+    }
+}
+
+/// Sets `key`'s counters, copying the key only the first time it is seen in the period.
+fn store(counters: &mut HashMap<String, [i64; 2]>, key: &str, value: [i64; 2]) {
+    match counters.get_mut(key) {
+        Some(slot) => *slot = value,
+        None => {
+            counters.insert(key.to_owned(), value);
+        }
     }
 }
 
