@@ -137,10 +137,6 @@ impl Ledger {
         }
     }
 
-    pub fn limits(&self) -> &Limits {
-        &self.limits
-    }
-
     /// Adds `tokens` and `cost` (negative to give back) to `key`'s usage. A reservation
     /// (`check`) is refused, and then changes nothing, if any budget would be overrun; a
     /// charge always counts (the model call has happened) and reports whether every budget

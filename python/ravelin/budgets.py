@@ -89,6 +89,17 @@ class _Policy:
         dollars = fn(model, input_tokens, output_tokens)
         return min(max(0, round(dollars * _NANO)), _MOST_NANO)
 
+    def charge(self, input_tokens: int, output_tokens: int, model: Optional[str],
+               reserved: Optional[BudgetDecision]) -> tuple[int, int]:
+        """The (tokens, nano-dollars) a charge adds: the real usage minus what ``reserved``
+        already counted."""
+        i = _tokens("input_tokens", input_tokens)
+        o = _tokens("output_tokens", output_tokens)
+        cost = self.cost_nano(model, i, o)
+        if reserved is not None:
+            i, cost = i - reserved.reserved_tokens, cost - round(reserved.reserved_cost * _NANO)
+        return i + o, cost
+
     def decision(self, allowed: bool, used: tuple[int, int, int, int], delta: tuple[int, int],
                  periods: tuple[str, str, float, float], check: bool) -> BudgetDecision:
         """``used`` = (tokens day, tokens month, cost day, cost month) after the operation
@@ -135,12 +146,8 @@ class Budget:
                model: Optional[str] = None, *,
                reserved: Optional[BudgetDecision] = None) -> BudgetDecision:
         """Record the real usage, minus what ``reserved`` already counted."""
-        i = _tokens("input_tokens", input_tokens)
-        o = _tokens("output_tokens", output_tokens)
-        cost = self._policy.cost_nano(model, i, o)
-        if reserved is not None:
-            i, cost = i - reserved.reserved_tokens, cost - round(reserved.reserved_cost * _NANO)
-        return self._apply(key, i + o, cost, False)
+        tokens, cost = self._policy.charge(input_tokens, output_tokens, model, reserved)
+        return self._apply(key, tokens, cost, False)
 
     def usage(self, key: str) -> tuple[int, int, float, float]:
         """(tokens today, tokens this month, cost today, cost this month)."""
@@ -262,12 +269,9 @@ class RedisBudget:
 
     def _charge(self, key: str, input_tokens: int, output_tokens: int, model: Optional[str],
                 reserved: Optional[BudgetDecision]) -> Any:
-        i = _tokens("input_tokens", input_tokens)
-        o = _tokens("output_tokens", output_tokens)
-        cost = self._policy.cost_nano(model, i, o)
-        if reserved is not None:
-            i, cost = i - reserved.reserved_tokens, cost - round(reserved.reserved_cost * _NANO)
-        return self._call(key, (i + o, cost), check=False)
+        return self._call(
+            key, self._policy.charge(input_tokens, output_tokens, model, reserved), check=False
+        )
 
     def _call(self, key: str, delta: tuple[int, int], check: bool) -> Any:
         periods = self._policy.periods()
