@@ -55,8 +55,11 @@ impl Anchors {
         }
     }
 
-    /// A word-view pattern needs one of the words its syntax tree requires (see `required`),
-    /// returned too (`None`: nothing is required).
+    /// A word-view pattern needs one of the words its syntax tree requires (see `required`)
+    /// here. Returns what the phrase automaton looks for in the word view, where spaces are
+    /// single and words lowercase: the rarer of those words and the strings of the pattern's
+    /// rarest required set (see [`required::of_pattern`]), which may span words (`you are
+    /// now`, where the words alone are all common). `None`: nothing is required.
     pub fn pattern(&mut self, pattern: &str) -> Option<Vec<Needed>> {
         let words = regex_syntax::parse(pattern)
             .ok()
@@ -66,7 +69,14 @@ impl Anchors {
             Some(words) => words.iter().for_each(|w| self.add(&w.word)),
             None => self.words = None,
         }
-        words
+        let strings = required::of_pattern(pattern, required::Text::Any, &view_cost)
+            .and_then(|sets| sets.into_iter().min_by_key(|set| view_cost(set)))
+            .map(|set| set.iter().map(|s| Needed::trimmed(s)).collect::<Vec<_>>());
+        [words, strings]
+            .into_iter()
+            .flatten()
+            .filter(|needs| !needs.is_empty() && needs.iter().all(|n| !n.word.is_empty()))
+            .min_by_key(|needs| needs_cost(needs))
     }
 
     /// A raw-view pattern: each literal of its most selective required set becomes a
@@ -74,7 +84,7 @@ impl Anchors {
     /// ASCII trigger bytes as a [`symbol_set`] (others never occur in ASCII text) and the
     /// anchors, or `None` if the pattern has no usable set.
     pub fn raw_pattern(&mut self, pattern: &str) -> Option<(u128, Vec<String>)> {
-        let set = required::of_pattern(pattern, &set_cost)
+        let set = required::of_pattern(pattern, required::Text::Ascii, &set_cost)
             .and_then(|sets| sets.into_iter().min_by_key(|set| set_cost(set)))
             .filter(|set| set_cost(set).0 < UNUSABLE)?;
         let (mut triggers, mut words) = (0u128, Vec::new());
@@ -488,6 +498,46 @@ pub struct Needed {
     pub right: bool,
 }
 
+impl Needed {
+    /// A string of the word view, its spaces at either end made flags.
+    fn trimmed(string: &[u8]) -> Self {
+        let text = String::from_utf8_lossy(string);
+        let word = text.trim_matches(' ');
+        Self {
+            word: word.to_owned(),
+            left: text.starts_with(' '),
+            right: text.ends_with(' '),
+        }
+    }
+}
+
+/// How rare a string of the word view is, by its words: one of four bytes or more that is not
+/// a common word counts 3, one of three 2, any other 1 (so `you are` counts 2, as `dan` does).
+fn view_rarity(string: &[u8]) -> u8 {
+    string
+        .split(|&b| b == b' ')
+        .filter(|w| !w.is_empty())
+        .map(|w| match std::str::from_utf8(w) {
+            Ok(w) if is_common_word(w) => 1,
+            _ if w.len() >= 4 => 3,
+            _ if w.len() == 3 => 2,
+            _ => 1,
+        })
+        .fold(0u8, u8::saturating_add)
+}
+
+/// A set of word-view strings is as weak as its commonest string; among equals, fewer
+/// strings is better (lower is better, as for [`set_cost`]).
+fn view_cost(set: &[Vec<u8>]) -> (u8, usize) {
+    let commonest = set.iter().map(|s| view_rarity(s)).min().unwrap_or(0);
+    (u8::MAX - commonest, set.len())
+}
+
+fn needs_cost(needs: &[Needed]) -> (u8, usize) {
+    let strings: Vec<Vec<u8>> = needs.iter().map(|n| n.word.as_bytes().to_vec()).collect();
+    view_cost(&strings)
+}
+
 /// Words one of which every match of `hir` contains (as a substring of one normalized word),
 /// chosen to be rare: from a sequence, the part with the fewest common English words, then
 /// the one whose shortest word is longest; from an alternation, the words of every branch.
@@ -702,6 +752,29 @@ mod tests {
                 needed("whoami", false, false)
             ])
         );
+    }
+
+    #[test]
+    fn word_patterns_are_looked_for_by_their_rarest_strings() {
+        let words = |pattern: &str| {
+            let needs = Anchors::default().pattern(pattern).unwrap();
+            needs.into_iter().map(|n| n.word).collect::<Vec<_>>()
+        };
+        // Every word is common: the phrase is the anchor.
+        assert_eq!(
+            words(r"\byou (?:are|re) now\b"),
+            ["you are now", "you re now"]
+        );
+        // A rare word beats a phrase of common ones.
+        assert_eq!(
+            words(r"\byou (?:must|will)(?: always)? (?:obey|comply)"),
+            ["obey", "comply"]
+        );
+        // In the word view, a class with a member beyond ASCII is no literal.
+        let found = words(r"bypass [eé]very rule");
+        assert!(found
+            .iter()
+            .all(|w| "bypass évery rule".contains(w.as_str())));
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! Literals a raw-view pattern needs, read from its syntax tree (the `regex` crate's own
 //! parser), so that ASCII text holding none of them can skip the raw-view patterns.
 //!
-//! The analysis is for ASCII text only: a class keeps only its ASCII members, lowercased
-//! (callers compare without regard to ASCII case), so case-insensitive words stay single
-//! strings. The answer is a conjunction of alternatives: every match of the pattern on ASCII
-//! text contains, for each set, at least one of its strings (ASCII case aside).
+//! For ASCII text (`Text::Ascii`) a class keeps only its ASCII members, lowercased (callers
+//! compare without regard to ASCII case), so case-insensitive words stay single strings; for
+//! any text (`Text::Any`, the word view) a class with a member beyond ASCII is a wildcard.
+//! The answer is a conjunction of alternatives: every match of the pattern on such text
+//! contains, for each set, at least one of its strings (ASCII case aside).
 
 use regex_syntax::hir::{Class, Hir, HirKind};
 
@@ -19,6 +20,13 @@ pub type Required = Vec<Vec<Vec<u8>>>;
 /// How costly a set is to filter on (lower is better): where branches each require a set,
 /// the cheapest of each branch is kept.
 pub type Cost<'a> = &'a dyn Fn(&[Vec<u8>]) -> (u8, usize);
+
+/// The text the answer must hold for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Text {
+    Ascii,
+    Any,
+}
 
 /// What the analysis knows of a sub-pattern.
 struct Facts {
@@ -46,30 +54,30 @@ impl Facts {
 }
 
 /// Required sets of `pattern`, or `None` if it does not parse.
-pub fn of_pattern(pattern: &str, cost: Cost) -> Option<Required> {
+pub fn of_pattern(pattern: &str, text: Text, cost: Cost) -> Option<Required> {
     regex_syntax::parse(pattern)
         .ok()
-        .map(|hir| facts(&hir, cost).into_required())
+        .map(|hir| facts(&hir, text, cost).into_required())
 }
 
-fn facts(hir: &Hir, cost: Cost) -> Facts {
+fn facts(hir: &Hir, text: Text, cost: Cost) -> Facts {
     match hir.kind() {
         HirKind::Empty | HirKind::Look(_) => Facts::exact(vec![Vec::new()]),
         HirKind::Literal(lit) => Facts::exact(vec![lit.0.to_ascii_lowercase()]),
-        HirKind::Class(class) => match ascii_members(class) {
+        HirKind::Class(class) => match ascii_members(class, text) {
             Some(members) => Facts::exact(members.into_iter().map(|b| vec![b]).collect()),
             None => Facts {
                 exact: None,
                 all: Vec::new(),
             },
         },
-        HirKind::Capture(group) => facts(&group.sub, cost),
+        HirKind::Capture(group) => facts(&group.sub, text, cost),
         HirKind::Repetition(rep) if rep.min == 0 => Facts {
             exact: None,
             all: Vec::new(),
         },
         HirKind::Repetition(rep) => {
-            let sub = facts(&rep.sub, cost);
+            let sub = facts(&rep.sub, text, cost);
             let single = rep.max == Some(1);
             let mut all = sub.all;
             // `x{n,}` contains n copies of `x` in a row.
@@ -86,18 +94,18 @@ fn facts(hir: &Hir, cost: Cost) -> Facts {
             all.extend(copies);
             Facts { exact: None, all }
         }
-        HirKind::Concat(parts) => concat(parts, cost),
-        HirKind::Alternation(branches) => alternation(branches, cost),
+        HirKind::Concat(parts) => concat(parts, text, cost),
+        HirKind::Alternation(branches) => alternation(branches, text, cost),
     }
 }
 
 /// Adjacent exact parts join into longer strings; every part's own sets stay required.
-fn concat(parts: &[Hir], cost: Cost) -> Facts {
+fn concat(parts: &[Hir], text: Text, cost: Cost) -> Facts {
     let mut all = Vec::new();
     let mut run = vec![Vec::new()];
     let mut whole = true;
     for part in parts {
-        let part = facts(part, cost);
+        let part = facts(part, text, cost);
         all.extend(part.all);
         if let Some(exact) = part.exact {
             if let Some(joined) = product(&run, &exact) {
@@ -123,8 +131,8 @@ fn concat(parts: &[Hir], cost: Cost) -> Facts {
 }
 
 /// Every branch contributes its cheapest required set; the union is required.
-fn alternation(branches: &[Hir], cost: Cost) -> Facts {
-    let facts: Vec<Facts> = branches.iter().map(|b| facts(b, cost)).collect();
+fn alternation(branches: &[Hir], text: Text, cost: Cost) -> Facts {
+    let facts: Vec<Facts> = branches.iter().map(|b| facts(b, text, cost)).collect();
     let exact = facts
         .iter()
         .map(|f| f.exact.clone())
@@ -155,8 +163,15 @@ fn product(left: &[Vec<u8>], right: &[Vec<u8>]) -> Option<Vec<Vec<u8>>> {
     Some(out)
 }
 
-/// A class's ASCII members, lowercased, if they are few.
-fn ascii_members(class: &Class) -> Option<Vec<u8>> {
+/// A class's ASCII members, lowercased, if they are few (and, for any text, all of them).
+fn ascii_members(class: &Class, text: Text) -> Option<Vec<u8>> {
+    let beyond_ascii = match class {
+        Class::Unicode(c) => c.iter().any(|r| !r.end().is_ascii()),
+        Class::Bytes(c) => c.iter().any(|r| !r.end().is_ascii()),
+    };
+    if text == Text::Any && beyond_ascii {
+        return None;
+    }
     let mut members: Vec<u8> = match class {
         Class::Unicode(c) => c
             .iter()
