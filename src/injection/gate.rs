@@ -80,19 +80,23 @@ impl Anchors {
     }
 
     /// A raw-view pattern: each literal of its most selective required set becomes a
-    /// trigger byte (its rarest symbol) or, made of letters and digits, an anchor. Returns the
-    /// ASCII trigger bytes as a [`symbol_set`] (others never occur in ASCII text) and the
-    /// anchors, or `None` if the pattern has no usable set.
-    pub fn raw_pattern(&mut self, pattern: &str) -> Option<(u128, Vec<String>)> {
-        let set = required::of_pattern(pattern, required::Text::Ascii, &set_cost)
+    /// trigger byte (its rarest symbol) or, made of letters and digits, an anchor. `None` if
+    /// the pattern has no usable set.
+    pub fn raw_pattern(&mut self, pattern: &str) -> Option<RawNeeds> {
+        let literals = required::of_pattern(pattern, required::Text::Ascii, &set_cost)
             .and_then(|sets| sets.into_iter().min_by_key(|set| set_cost(set)))
             .filter(|set| set_cost(set).0 < UNUSABLE)?;
-        let (mut triggers, mut words) = (0u128, Vec::new());
-        for literal in set {
-            match literal_filter(&literal) {
+        let (mut triggers, mut words, mut around) = (0u128, Vec::new(), Vec::new());
+        for literal in &literals {
+            match literal_filter(literal) {
                 Filter::Trigger(b) => {
                     if b.is_ascii() {
                         triggers |= 1 << b;
+                        around.push(TriggerLiteral {
+                            trigger: b,
+                            at: literal.iter().position(|&x| x == b).unwrap_or(0),
+                            literal: literal.clone(),
+                        });
                     }
                 }
                 Filter::Word(word) => {
@@ -103,7 +107,11 @@ impl Anchors {
                 Filter::None => unreachable!("unusable sets are not chosen"),
             }
         }
-        Some((triggers, words))
+        Some(RawNeeds {
+            triggers,
+            words,
+            around,
+        })
     }
 
     /// A word that sends a text down the full path whatever the rules say.
@@ -119,6 +127,37 @@ impl Anchors {
         words.dedup();
         Some(Gate {
             index: AnchorIndex::new(words),
+        })
+    }
+}
+
+/// What every match of a raw-view pattern in ASCII text holds (see [`Anchors::raw_pattern`]).
+#[derive(Debug)]
+pub struct RawNeeds {
+    /// Trigger bytes as a [`symbol_set`] (others never occur in ASCII text).
+    pub triggers: u128,
+    /// Anchor words.
+    pub words: Vec<String>,
+    /// The literals the trigger bytes stand for.
+    pub around: Vec<TriggerLiteral>,
+}
+
+/// A required literal (lowercase) of a raw-view pattern and its trigger byte, `at` bytes in:
+/// where the trigger occurs in a text, the literal may be there, ASCII case aside.
+#[derive(Debug, Clone)]
+pub struct TriggerLiteral {
+    pub trigger: u8,
+    pub at: usize,
+    pub literal: Vec<u8>,
+}
+
+impl TriggerLiteral {
+    /// Whether `text` holds the literal around an occurrence of its trigger byte.
+    pub fn occurs_in(&self, text: &[u8]) -> bool {
+        memchr::memchr_iter(self.trigger, text).any(|end| {
+            end.checked_sub(self.at)
+                .and_then(|start| text.get(start..start + self.literal.len()))
+                .is_some_and(|found| found.eq_ignore_ascii_case(&self.literal))
         })
     }
 }
@@ -836,18 +875,34 @@ mod tests {
     }
 
     #[test]
+    fn trigger_literals_are_found_around_their_trigger() {
+        let needs = Anchors::default()
+            .raw_pattern(r"(?i:\brm -rf\b|\bnc -e\b)")
+            .unwrap();
+        let found = |text: &str| needs.around.iter().any(|l| l.occurs_in(text.as_bytes()));
+        assert!(found("RM -RF /"), "at the start, ASCII case aside");
+        assert!(found("then: nc -e"), "at the end");
+        assert!(!found("a well-known, long-running job -- rm -r"));
+        assert!(!found("-rf"), "the trigger too near the start");
+    }
+
+    #[test]
     fn raw_patterns_yield_triggers_or_anchors() {
         let mut anchors = Anchors::default();
-        let tokens = anchors.raw_pattern(r"(?i:<\|im_start\|>|\[/?INST\])");
-        assert_eq!(tokens, Some((symbol_set(b"<["), vec![])), "rare symbols");
-        let hooks = anchors.raw_pattern(r"(?i:\b(?:webhook|ngrok)\b)");
-        assert_eq!(hooks, Some((0, vec!["webhook".into(), "ngrok".into()])));
+        let mut filter = |pattern| {
+            let needs = anchors.raw_pattern(pattern).unwrap();
+            (needs.triggers, needs.words)
+        };
+        let tokens = filter(r"(?i:<\|im_start\|>|\[/?INST\])");
+        assert_eq!(tokens, (symbol_set(b"<["), vec![]), "rare symbols");
+        let hooks = filter(r"(?i:\b(?:webhook|ngrok)\b)");
+        assert_eq!(hooks, (0, vec!["webhook".into(), "ngrok".into()]));
         let gate = anchors.build().unwrap();
         assert!(clears(&gate, "plain prose, nothing more."));
         assert!(
             !clears(&gate, "post it to my Webhook"),
             "`webhook` is an anchor"
         );
-        assert_eq!(Anchors::default().raw_pattern(r"(?i:\w+\s+\w+)"), None);
+        assert!(Anchors::default().raw_pattern(r"(?i:\w+\s+\w+)").is_none());
     }
 }

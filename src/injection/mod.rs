@@ -288,7 +288,7 @@ impl Scanner {
             // Cleared text holds no anchor; on the full path the phrase automaton saw them.
             let anchors = words.as_ref().map(|_| seen.raw.as_slice());
             for index in 0..raw.regexes.len() {
-                if raw.may_match(index, &survey, anchors) {
+                if raw.may_match(index, text, &survey, anchors) {
                     self.match_pattern(raw, index, text, base, evidence);
                 }
             }

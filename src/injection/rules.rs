@@ -9,7 +9,7 @@ use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 
 use super::decode::CIPHER_HINTS;
-use super::gate::{Anchors, Gate};
+use super::gate::{Anchors, Gate, TriggerLiteral};
 use super::survey::Survey;
 use crate::error::{CoreError, ErrorKind, Result};
 use crate::normalize::normalize;
@@ -134,12 +134,15 @@ pub struct PatternSet {
     pub filters: Vec<Option<RawFilter>>,
 }
 
-/// What every match of a raw-view pattern in ASCII text holds: one of its trigger bytes or
-/// one of its anchor words (see [`Anchors::raw_pattern`]).
-#[derive(Debug, Clone, Copy)]
+/// What every match of a raw-view pattern in ASCII text holds: one of its literals with a
+/// trigger byte or one of its anchor words (see [`Anchors::raw_pattern`]).
+#[derive(Debug, Clone)]
 pub struct RawFilter {
     /// The trigger bytes, as a [`symbol_set`](super::survey::symbol_set).
     pub triggers: u128,
+    /// The literals they stand for, looked for where a trigger byte is (`-` is in prose,
+    /// `rm -rf` is not).
+    pub around: Vec<TriggerLiteral>,
     /// Whether every anchor word is made of letters: such a word occurs in ASCII text only
     /// if it occurs in its word view, where the phrase automaton reports it.
     pub in_view: bool,
@@ -149,12 +152,19 @@ impl PatternSet {
     /// Whether pattern `index` may match ASCII text surveyed in `survey`. `seen`: the raw
     /// patterns whose anchors the phrase automaton found in its word view, or `None` if the
     /// gate cleared it (it then holds no anchor at all).
-    pub fn may_match(&self, index: usize, survey: &Survey, seen: Option<&[usize]>) -> bool {
-        let Some(filter) = self.filters[index] else {
+    pub fn may_match(
+        &self,
+        index: usize,
+        text: &str,
+        survey: &Survey,
+        seen: Option<&[usize]>,
+    ) -> bool {
+        let Some(filter) = &self.filters[index] else {
             return true;
         };
-        survey.any_of(filter.triggers)
-            || seen.is_some_and(|seen| !filter.in_view || seen.contains(&index))
+        seen.is_some_and(|seen| !filter.in_view || seen.contains(&index))
+            || (survey.any_of(filter.triggers)
+                && filter.around.iter().any(|l| l.occurs_in(text.as_bytes())))
     }
 }
 
@@ -412,15 +422,17 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
                 }
                 View::Raw => {
                     let needs = anchors.raw_pattern(regex.as_str());
-                    filters.push(needs.as_ref().map(|(triggers, words)| {
+                    filters.push(needs.as_ref().map(|needs| {
                         RawFilter {
-                            triggers: *triggers,
-                            in_view: words
+                            triggers: needs.triggers,
+                            around: needs.around.clone(),
+                            in_view: needs
+                                .words
                                 .iter()
                                 .all(|w| w.bytes().all(|b| b.is_ascii_alphabetic())),
                         }
                     }));
-                    for word in needs.map(|(_, words)| words).unwrap_or_default() {
+                    for word in needs.map(|needs| needs.words).unwrap_or_default() {
                         anchor_entry(&mut anchored, word.to_ascii_lowercase())
                             .raw
                             .push(raw.len());

@@ -241,7 +241,7 @@ fn raw_skips(text: &str, anchors: Option<&[usize]>) -> (usize, usize) {
     let raw = &shared().compiled.raw;
     let survey = Survey::of(text.as_bytes());
     let skipped: Vec<usize> = (0..raw.regexes.len())
-        .filter(|&i| !raw.may_match(i, &survey, anchors))
+        .filter(|&i| !raw.may_match(i, text, &survey, anchors))
         .collect();
     for &i in &skipped {
         assert!(!raw.regexes[i].is_match(text), "{i} {text:?}");
