@@ -202,33 +202,53 @@ const ASCII_CLASS: [u8; 256] = {
     table
 };
 
-/// The length of the run of plain words at `at`, a word's start: words of two or more ASCII
-/// letters, each followed by one space (`b' '`), up to the start of a word. Zero if the word
-/// at `at` is not one; at most 62 bytes, all it tells from one 64-byte window.
-fn plain_words(bytes: &[u8], at: usize) -> usize {
-    let (letters, spaces) = if let Some(window) = bytes.get(at..at + 64) {
-        letters_and_spaces(window.try_into().expect("64 bytes"))
-    } else {
-        let mut window = [0; 64]; // a NUL is neither
-        window[..bytes.len() - at].copy_from_slice(&bytes[at..]);
-        letters_and_spaces(&window)
-    };
-    // Bit k stands for byte `at + k`; byte `at - 1` is no letter, byte `at + 64` is unknown.
-    let single = letters & !(letters << 1) & !(letters >> 1);
-    let stop = !(letters | spaces) | (spaces & spaces << 1) | single | 1 << 63;
-    // The last space before the first stop and before a byte that is then a letter.
-    let ends = spaces & ((1u64 << stop.trailing_zeros()) - 1) >> 1;
-    if ends == 0 {
-        0
-    } else {
+/// Classes of 64 bytes of the text from `at`, as bit masks (bit k for byte `at + k`): ASCII
+/// letters, and the common separators (see `letters_and_separators`).
+#[derive(Default)]
+struct Window {
+    at: usize,
+    letters: u64,
+    separators: u64,
+}
+
+impl Window {
+    /// The length of the run of plain words at `at`, a word's start: words of two or more
+    /// ASCII letters, each with the common separator after it. Zero if the word at `at` is not
+    /// one. Classifies 64 bytes from `at` unless the last window, from up to 32 bytes before,
+    /// tells the same.
+    fn plain_words(&mut self, bytes: &[u8], at: usize) -> usize {
+        if at.wrapping_sub(self.at) > 32 || self.letters == 0 {
+            let (letters, separators) = if let Some(window) = bytes.get(at..at + 64) {
+                letters_and_separators(window.try_into().expect("64 bytes"))
+            } else {
+                let mut window = [0x80; 64]; // neither a letter nor a separator
+                window[..bytes.len() - at].copy_from_slice(&bytes[at..]);
+                letters_and_separators(&window)
+            };
+            *self = Self {
+                at,
+                letters,
+                separators,
+            };
+        }
+        // Byte `at - 1` is no letter; the bytes past the window are stops (zeros shifted in).
+        let shift = at - self.at;
+        let (letters, separators) = (self.letters >> shift, self.separators >> shift);
+        let single = letters & !(letters << 1) & !(letters >> 1);
+        let stop = !(letters | separators) | (separators & separators << 1) | single;
+        // The last separator before the first stop. The next run of separators (a second one
+        // here is a stop) makes one space in the output, at its first: the run's own byte.
+        let ends = separators & stop.wrapping_sub(1) & !stop;
         64 - ends.leading_zeros() as usize
     }
 }
 
-/// Bit masks of the ASCII letters and the spaces of a 64-byte window, bit k for byte k.
-fn letters_and_spaces(window: &[u8; 64]) -> (u64, u64) {
+/// Bit masks of the ASCII letters and of the common separators (space and below, `,` and `.`)
+/// of a 64-byte window, bit k for byte k. Those separators are below 0x40 after `| 0x20`, where
+/// letters are not.
+fn letters_and_separators(window: &[u8; 64]) -> (u64, u64) {
     #[cfg(target_arch = "x86_64")]
-    return sse2::letters_and_spaces(window);
+    return sse2::letters_and_separators(window);
     #[cfg(not(target_arch = "x86_64"))]
     return bytewise(window);
 }
@@ -236,12 +256,13 @@ fn letters_and_spaces(window: &[u8; 64]) -> (u64, u64) {
 /// The portable classifier (and the SIMD one's oracle in tests).
 #[cfg(any(test, not(target_arch = "x86_64")))]
 fn bytewise(window: &[u8; 64]) -> (u64, u64) {
-    let (mut letters, mut spaces) = (0, 0);
+    let (mut letters, mut separators) = (0, 0);
     for (k, &b) in window.iter().enumerate() {
         letters |= u64::from(b.is_ascii_alphabetic()) << k;
-        spaces |= u64::from(b == b' ') << k;
+        let separator = matches!(b, 0..=b' ' | b',' | b'.');
+        separators |= u64::from(separator) << k;
     }
-    (letters, spaces)
+    (letters, separators)
 }
 
 /// SSE2, part of every x86-64 CPU: sixteen bytes per compare. The only `unsafe` here is the
@@ -250,26 +271,36 @@ fn bytewise(window: &[u8; 64]) -> (u64, u64) {
 #[allow(unsafe_code)]
 mod sse2 {
     use std::arch::x86_64::{
-        _mm_add_epi8, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8,
-        _mm_or_si128, _mm_set1_epi8,
+        __m128i, _mm_add_epi8, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_min_epu8,
+        _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
     };
 
-    pub(super) fn letters_and_spaces(window: &[u8; 64]) -> (u64, u64) {
-        let (mut letters, mut spaces) = (0, 0);
+    /// `0xFF` in each byte lying in `lo..=hi`: a wrapping bias moves the range to the bottom
+    /// of the signed bytes, so one signed compare tests both ends.
+    #[inline]
+    unsafe fn within(x: __m128i, lo: u8, hi: u8) -> __m128i {
+        let signed = |b: u8| i8::from_ne_bytes([b]);
+        let bias = _mm_set1_epi8(signed(0x80u8.wrapping_sub(lo)));
+        let limit = _mm_set1_epi8(signed(0x81 + (hi - lo)));
+        _mm_cmplt_epi8(_mm_add_epi8(x, bias), limit)
+    }
+
+    pub(super) fn letters_and_separators(window: &[u8; 64]) -> (u64, u64) {
+        let (mut letters, mut separators) = (0, 0);
         for (i, chunk) in window.chunks_exact(16).enumerate() {
             // SAFETY: SSE2 is part of every x86-64 CPU; the load reads the chunk's 16 bytes.
             unsafe {
                 let bits = |x| u64::from(_mm_movemask_epi8(x) as u16) << (16 * i);
+                let byte = |b: u8| _mm_set1_epi8(i8::from_ne_bytes([b]));
                 let x = _mm_loadu_si128(chunk.as_ptr().cast());
-                // Folded to lowercase, `a..=z` moved to the bottom of the signed bytes (+ 0x1F,
-                // 0x80 - b'a'): one compare tests both ends. A space is 0x20.
-                let folded = _mm_or_si128(x, _mm_set1_epi8(0x20));
-                let shifted = _mm_add_epi8(folded, _mm_set1_epi8(0x1F));
-                letters |= bits(_mm_cmplt_epi8(shifted, _mm_set1_epi8(-128 + 26)));
-                spaces |= bits(_mm_cmpeq_epi8(x, _mm_set1_epi8(0x20)));
+                letters |= bits(within(_mm_or_si128(x, byte(0x20)), b'a', b'z'));
+                let low = _mm_cmpeq_epi8(_mm_min_epu8(x, byte(b' ')), x); // unsigned <= b' '
+                let comma_or_dot =
+                    _mm_or_si128(_mm_cmpeq_epi8(x, byte(b',')), _mm_cmpeq_epi8(x, byte(b'.')));
+                separators |= bits(_mm_or_si128(low, comma_or_dot));
             }
         }
-        (letters, spaces)
+        (letters, separators)
     }
 }
 
@@ -418,6 +449,7 @@ impl Words {
         let (text, origin) = self.out.room(bytes.len() - from);
         let class = |i: usize| ASCII_CLASS[usize::from(bytes[i])];
         let (mut i, mut kept) = (from, 0);
+        let mut window = Window::default();
         loop {
             // Apostrophes outside words end nothing and make nothing.
             while i < bytes.len() && class(i) & !ASCII_APOSTROPHE == ASCII_SEPARATOR {
@@ -426,13 +458,14 @@ impl Words {
             if i == bytes.len() {
                 break;
             }
-            // Plain words at once: their bytes map one to one, letters lowercased and each
-            // single space kept, and none is a one-letter word.
-            let run = plain_words(bytes, i);
+            // Plain words at once: their bytes map one to one, and none is a one-letter word.
+            let run = window.plain_words(bytes, i);
             if run > 0 {
                 let (out, from_bytes) = (&mut text[kept..kept + run], &bytes[i..i + run]);
                 for (t, &b) in out.iter_mut().zip(from_bytes) {
-                    *t = b | 0x20; // a space is 0x20 already
+                    // Letters lowercased, separators (below 0x40 so) spaces.
+                    let folded = b | 0x20;
+                    *t = if folded >= 0x40 { folded } else { b' ' };
                 }
                 for (o, at) in origin[kept..kept + run].iter_mut().zip(i as u32..) {
                     *o = at;
@@ -753,7 +786,7 @@ mod tests {
         const WORDS: [&str; 12] = [
             "the", "Rules", "a", "i", "of", "prompt", "ok", "x", "system", "12", "don't", "z9",
         ];
-        const GAPS: [&str; 6] = [" ", " ", " ", "  ", ", ", "\n"];
+        const GAPS: [&str; 10] = [" ", " ", " ", "  ", ", ", "\n", ". ", "/", "?\"", " ("];
         let mut seed = 3u64;
         let mut next = |n: usize| {
             seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
@@ -764,7 +797,7 @@ mod tests {
             while text.len() < len {
                 // Mostly the plain words, so that runs get long.
                 text.push_str(WORDS[if next(4) == 0 { next(12) } else { next(8) }]);
-                text.push_str(GAPS[if next(8) == 0 { next(6) } else { 0 }]);
+                text.push_str(GAPS[if next(4) == 0 { next(10) } else { 0 }]);
             }
             assert_agrees(&text);
             assert_agrees(text.trim_end());
@@ -781,11 +814,11 @@ mod tests {
                 seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
                 *b = (seed >> 56) as u8;
             }
-            assert_eq!(sse2::letters_and_spaces(&window), bytewise(&window));
+            assert_eq!(sse2::letters_and_separators(&window), bytewise(&window));
         }
         for b in 0..=255u8 {
             let window = [b; 64];
-            assert_eq!(sse2::letters_and_spaces(&window), bytewise(&window));
+            assert_eq!(sse2::letters_and_separators(&window), bytewise(&window));
         }
     }
 
