@@ -202,6 +202,108 @@ const ASCII_CLASS: [u8; 256] = {
     table
 };
 
+/// Classes of 64 bytes of the text from `at`, as bit masks (bit k for byte `at + k`): ASCII
+/// letters, and the common separators (see `letters_and_separators`).
+#[derive(Default)]
+struct Window {
+    at: usize,
+    letters: u64,
+    separators: u64,
+}
+
+impl Window {
+    /// The length of the run of plain words at `at`, a word's start: words of two or more
+    /// ASCII letters, each with the common separator after it. Zero if the word at `at` is not
+    /// one. Classifies 64 bytes from `at` unless the last window, from up to 32 bytes before,
+    /// tells the same.
+    fn plain_words(&mut self, bytes: &[u8], at: usize) -> usize {
+        if at.wrapping_sub(self.at) > 32 || self.letters == 0 {
+            let (letters, separators) = if let Some(window) = bytes.get(at..at + 64) {
+                letters_and_separators(window.try_into().expect("64 bytes"))
+            } else {
+                let mut window = [0x80; 64]; // neither a letter nor a separator
+                window[..bytes.len() - at].copy_from_slice(&bytes[at..]);
+                letters_and_separators(&window)
+            };
+            *self = Self {
+                at,
+                letters,
+                separators,
+            };
+        }
+        // Byte `at - 1` is no letter; the bytes past the window are stops (zeros shifted in).
+        let shift = at - self.at;
+        let (letters, separators) = (self.letters >> shift, self.separators >> shift);
+        let single = letters & !(letters << 1) & !(letters >> 1);
+        let stop = !(letters | separators) | (separators & separators << 1) | single;
+        // The last separator before the first stop. The next run of separators (a second one
+        // here is a stop) makes one space in the output, at its first: the run's own byte.
+        let ends = separators & stop.wrapping_sub(1) & !stop;
+        64 - ends.leading_zeros() as usize
+    }
+}
+
+/// Bit masks of the ASCII letters and of the common separators (space and below, `,` and `.`)
+/// of a 64-byte window, bit k for byte k. Those separators are below 0x40 after `| 0x20`, where
+/// letters are not.
+fn letters_and_separators(window: &[u8; 64]) -> (u64, u64) {
+    #[cfg(target_arch = "x86_64")]
+    return sse2::letters_and_separators(window);
+    #[cfg(not(target_arch = "x86_64"))]
+    return bytewise(window);
+}
+
+/// The portable classifier (and the SIMD one's oracle in tests).
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn bytewise(window: &[u8; 64]) -> (u64, u64) {
+    let (mut letters, mut separators) = (0, 0);
+    for (k, &b) in window.iter().enumerate() {
+        letters |= u64::from(b.is_ascii_alphabetic()) << k;
+        let separator = matches!(b, 0..=b' ' | b',' | b'.');
+        separators |= u64::from(separator) << k;
+    }
+    (letters, separators)
+}
+
+/// SSE2, part of every x86-64 CPU: sixteen bytes per compare. The only `unsafe` here is the
+/// intrinsics, sound on any x86-64 CPU.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod sse2 {
+    use std::arch::x86_64::{
+        __m128i, _mm_add_epi8, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_min_epu8,
+        _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+
+    /// `0xFF` in each byte lying in `lo..=hi`: a wrapping bias moves the range to the bottom
+    /// of the signed bytes, so one signed compare tests both ends.
+    #[inline]
+    unsafe fn within(x: __m128i, lo: u8, hi: u8) -> __m128i {
+        let signed = |b: u8| i8::from_ne_bytes([b]);
+        let bias = _mm_set1_epi8(signed(0x80u8.wrapping_sub(lo)));
+        let limit = _mm_set1_epi8(signed(0x81 + (hi - lo)));
+        _mm_cmplt_epi8(_mm_add_epi8(x, bias), limit)
+    }
+
+    pub(super) fn letters_and_separators(window: &[u8; 64]) -> (u64, u64) {
+        let (mut letters, mut separators) = (0, 0);
+        for (i, chunk) in window.chunks_exact(16).enumerate() {
+            // SAFETY: SSE2 is part of every x86-64 CPU; the load reads the chunk's 16 bytes.
+            unsafe {
+                let bits = |x| u64::from(_mm_movemask_epi8(x) as u16) << (16 * i);
+                let byte = |b: u8| _mm_set1_epi8(i8::from_ne_bytes([b]));
+                let x = _mm_loadu_si128(chunk.as_ptr().cast());
+                letters |= bits(within(_mm_or_si128(x, byte(0x20)), b'a', b'z'));
+                let low = _mm_cmpeq_epi8(_mm_min_epu8(x, byte(b' ')), x); // unsigned <= b' '
+                let comma_or_dot =
+                    _mm_or_si128(_mm_cmpeq_epi8(x, byte(b',')), _mm_cmpeq_epi8(x, byte(b'.')));
+                separators |= bits(_mm_or_si128(low, comma_or_dot));
+            }
+        }
+        (letters, separators)
+    }
+}
+
 /// Splits folded characters into words and hands each to `words`; `end` is the offset of the
 /// separator after the last one (`u32::MAX` at the end of the text).
 fn tokenize(words: &mut Words, chars: &[(char, u32)], end: u32) {
@@ -333,9 +435,10 @@ impl Words {
     /// The fast pass over `bytes` from `from` (the start of the text or a separator after a
     /// token), a word at a time: writes letters (folded to lowercase by `| 0x20`, which leaves
     /// digits as they are), digits, and a space at the first separator after each word, into
-    /// the room after the output. One-letter words are written at once, not held back, while
-    /// fewer than three in a row. Returns the end of the text, or the start of the first token
-    /// it leaves to `tokenize`, with `self` as `tokenize` would have left it before that token.
+    /// the room after the output; runs of plain words (see `plain_words`) are copied at once.
+    /// One-letter words are written at once, not held back, while fewer than three in a row.
+    /// Returns the end of the text, or the start of the first token it leaves to `tokenize`,
+    /// with `self` as `tokenize` would have left it before that token.
     fn fast(&mut self, bytes: &[u8], from: usize) -> usize {
         if self.singles.len() >= 3 {
             return from; // they may join the next word: `tokenize` takes it
@@ -346,6 +449,7 @@ impl Words {
         let (text, origin) = self.out.room(bytes.len() - from);
         let class = |i: usize| ASCII_CLASS[usize::from(bytes[i])];
         let (mut i, mut kept) = (from, 0);
+        let mut window = Window::default();
         loop {
             // Apostrophes outside words end nothing and make nothing.
             while i < bytes.len() && class(i) & !ASCII_APOSTROPHE == ASCII_SEPARATOR {
@@ -353,6 +457,21 @@ impl Words {
             }
             if i == bytes.len() {
                 break;
+            }
+            // Plain words at once: their bytes map one to one, and none is a one-letter word.
+            let run = window.plain_words(bytes, i);
+            if run > 0 {
+                let (out, from_bytes) = (&mut text[kept..kept + run], &bytes[i..i + run]);
+                for (t, &b) in out.iter_mut().zip(from_bytes) {
+                    // Letters lowercased, separators (below 0x40 so) spaces.
+                    let folded = b | 0x20;
+                    *t = if folded >= 0x40 { folded } else { b' ' };
+                }
+                for (o, at) in origin[kept..kept + run].iter_mut().zip(i as u32..) {
+                    *o = at;
+                }
+                (i, kept, singles) = (i + run, kept + run, 0);
+                continue;
             }
             let (word, mut kinds) = (kept, 0);
             while i < bytes.len() {
@@ -657,6 +776,49 @@ mod tests {
                 })
                 .collect();
             assert_agrees(&text);
+        }
+    }
+
+    #[test]
+    fn plain_words_go_at_once_as_the_general_path_takes_them() {
+        // Long texts of mostly plain words, for runs across and up to windows' ends: one-
+        // letter words, double spaces and other separators, digits and apostrophes now and then.
+        const WORDS: [&str; 12] = [
+            "the", "Rules", "a", "i", "of", "prompt", "ok", "x", "system", "12", "don't", "z9",
+        ];
+        const GAPS: [&str; 10] = [" ", " ", " ", "  ", ", ", "\n", ". ", "/", "?\"", " ("];
+        let mut seed = 3u64;
+        let mut next = |n: usize| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) as usize % n
+        };
+        for len in 0..400 {
+            let mut text = String::new();
+            while text.len() < len {
+                // Mostly the plain words, so that runs get long.
+                text.push_str(WORDS[if next(4) == 0 { next(12) } else { next(8) }]);
+                text.push_str(GAPS[if next(4) == 0 { next(10) } else { 0 }]);
+            }
+            assert_agrees(&text);
+            assert_agrees(text.trim_end());
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn sse2_classifies_windows_as_the_portable_code_does() {
+        let mut window = [0u8; 64];
+        let mut seed = 11u64;
+        for _ in 0..2000 {
+            for b in &mut window {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                *b = (seed >> 56) as u8;
+            }
+            assert_eq!(sse2::letters_and_separators(&window), bytewise(&window));
+        }
+        for b in 0..=255u8 {
+            let window = [b; 64];
+            assert_eq!(sse2::letters_and_separators(&window), bytewise(&window));
         }
     }
 
