@@ -256,25 +256,30 @@ impl Gate {
     /// Whether `text` (surveyed in `survey`) is plain and holds no anchor, so no phrase or
     /// word-view pattern can match it.
     pub fn clears(&self, text: &str, survey: &Survey) -> bool {
-        if !survey.ascii {
+        if !survey.ascii || self.index.occurs_in(text.as_bytes(), survey.alnum()) {
+            // Text holding an anchor as it stands takes the full path (joiners removed only
+            // reveal more): most text that does not clear stops here, before a copy.
             return false;
         }
         if survey.any_of(JOINERS) {
             let joined: Vec<u8> = text.bytes().filter(|&b| b != b'\'' && b != b'-').collect();
             return self.clears_joined(&joined, &Survey::of(&joined));
         }
-        self.clears_joined(text.as_bytes(), survey)
+        is_plain(text.as_bytes(), survey)
     }
 
     /// [`Gate::clears`] for text without `'` and `-`.
     fn clears_joined(&self, text: &[u8], survey: &Survey) -> bool {
-        // Anchors first: text that holds one (most text that does not clear) stops there.
-        !self.index.occurs_in(text, survey.alnum())
-            && if survey.only_letters_in(LEET_SYMBOLS) {
-                no_three_singles(survey.alnum())
-            } else {
-                plain(text)
-            }
+        !self.index.occurs_in(text, survey.alnum()) && is_plain(text, survey)
+    }
+}
+
+/// Whether normalization would make no new words of `text` (see `plain`).
+fn is_plain(text: &[u8], survey: &Survey) -> bool {
+    if survey.only_letters_in(LEET_SYMBOLS) {
+        no_three_singles(survey.alnum())
+    } else {
+        plain(text)
     }
 }
 
@@ -428,11 +433,14 @@ impl AnchorIndex {
     /// Whether any anchor occurs in `text`, ASCII case aside; `alnum` masks its letters and
     /// digits (see [`Survey::alnum`]).
     fn occurs_in(&self, text: &[u8], alnum: &[u64]) -> bool {
-        if self.pairs.iter().any(|&pair| pair_occurs(text, pair))
+        // The keyed anchors first: text that holds one usually does early; the short anchors
+        // and the automaton each read the whole text.
+        self.keyed_occurs_in(text, alnum)
+            || self.pairs.iter().any(|&pair| pair_occurs(text, pair))
             || self.others.as_ref().is_some_and(|ac| ac.is_match(text))
-        {
-            return true;
-        }
+    }
+
+    fn keyed_occurs_in(&self, text: &[u8], alnum: &[u64]) -> bool {
         let mut prev = 0;
         for (block, &a) in alnum.iter().enumerate() {
             let mut probes = a & after(a, prev, 1) & after(a, prev, 2);
