@@ -14,12 +14,17 @@
 //! to end one (see [`super::survey`]): several times faster on prose than an automaton that
 //! steps every byte.
 //!
+//! The phrase automaton, past the gate, looks for a word-view pattern by the strings of its
+//! rarest required set instead, which may span words (`you are now`; see
+//! [`Anchors::pattern`]).
+//!
 //! Raw-view patterns get a filter each: a required set of literals (see [`super::required`]);
 //! a literal with a rare symbol contributes that byte as a trigger, one made of letters
-//! contributes its longest word as an anchor. An ASCII window without the pattern's trigger
-//! bytes cannot match it if the gate cleared the window (it holds no anchor), nor if its word
-//! view holds none of the pattern's anchors (a word of letters survives normalization of
-//! ASCII text), which the phrase automaton reports.
+//! contributes its longest word as an anchor. An ASCII window cannot match the pattern unless
+//! one of its literals with a trigger byte is there (looked for around each occurrence of the
+//! byte), or the gate did not clear the window and its word view holds one of the pattern's
+//! anchors (a word of letters survives normalization of ASCII text; a pattern with an anchor
+//! of other bytes runs on every such window), which the phrase automaton reports.
 
 use aho_corasick::AhoCorasick;
 use regex_syntax::hir::{Hir, HirKind};
