@@ -8,6 +8,8 @@ pub mod keys;
 pub mod normalize;
 pub mod pii;
 pub mod ratelimit;
+#[cfg(target_arch = "x86_64")]
+mod simd;
 pub mod text;
 pub mod tokens;
 

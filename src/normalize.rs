@@ -271,19 +271,11 @@ fn bytewise(window: &[u8; 64]) -> (u64, u64) {
 #[allow(unsafe_code)]
 mod sse2 {
     use std::arch::x86_64::{
-        __m128i, _mm_add_epi8, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_min_epu8,
-        _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
     };
 
-    /// `0xFF` in each byte lying in `lo..=hi`: a wrapping bias moves the range to the bottom
-    /// of the signed bytes, so one signed compare tests both ends.
-    #[inline]
-    unsafe fn within(x: __m128i, lo: u8, hi: u8) -> __m128i {
-        let signed = |b: u8| i8::from_ne_bytes([b]);
-        let bias = _mm_set1_epi8(signed(0x80u8.wrapping_sub(lo)));
-        let limit = _mm_set1_epi8(signed(0x81 + (hi - lo)));
-        _mm_cmplt_epi8(_mm_add_epi8(x, bias), limit)
-    }
+    use crate::simd::within;
 
     pub(super) fn letters_and_separators(window: &[u8; 64]) -> (u64, u64) {
         let (mut letters, mut separators) = (0, 0);

@@ -185,21 +185,12 @@ fn bytewise(block: &[u8; 64]) -> Block {
 #[allow(unsafe_code)]
 mod sse2 {
     use std::arch::x86_64::{
-        __m128i, _mm_add_epi8, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8,
-        _mm_or_si128, _mm_set1_epi8, _mm_slli_epi16,
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        _mm_slli_epi16,
     };
 
     use super::Block;
-
-    /// `0xFF` in each byte lying in `lo..=hi`: a wrapping bias moves the range to the bottom
-    /// of the signed bytes, so one signed compare tests both ends.
-    #[inline]
-    unsafe fn within(x: __m128i, lo: u8, hi: u8) -> __m128i {
-        let signed = |b: u8| i8::from_ne_bytes([b]);
-        let bias = _mm_set1_epi8(signed(0x80u8.wrapping_sub(lo)));
-        let limit = _mm_set1_epi8(signed(0x81 + (hi - lo)));
-        _mm_cmplt_epi8(_mm_add_epi8(x, bias), limit)
-    }
+    use crate::simd::within;
 
     #[inline]
     pub(super) fn classify(block: &[u8; 64]) -> Block {

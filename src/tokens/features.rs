@@ -502,12 +502,13 @@ mod simd {
         _mm256_loadu_si256, _mm256_max_epu16, _mm256_max_epu8, _mm256_min_epu16,
         _mm256_movemask_epi8, _mm256_or_si256, _mm256_packs_epi16, _mm256_set1_epi16,
         _mm256_set1_epi8, _mm256_setr_epi8, _mm256_shuffle_epi8, _mm256_slli_epi16,
-        _mm256_sub_epi16, _mm256_subs_epu16, _mm_add_epi8, _mm_cmpeq_epi8, _mm_cmplt_epi8,
-        _mm_extract_epi16, _mm_loadu_si128, _mm_max_epu16, _mm_min_epu16, _mm_minpos_epu16,
-        _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_slli_epi16, _mm_xor_si128,
+        _mm256_sub_epi16, _mm256_subs_epu16, _mm_cmpeq_epi8, _mm_extract_epi16, _mm_loadu_si128,
+        _mm_max_epu16, _mm_min_epu16, _mm_minpos_epu16, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8, _mm_slli_epi16, _mm_xor_si128,
     };
 
     use super::{script, Classes, Classify, N_ASCII, N_FEATURES, RANGES, RUNS};
+    use crate::simd::{signed, within};
 
     /// The SSE2 classifier: SSE2 is part of the x86-64 baseline.
     #[derive(Clone, Copy)]
@@ -612,22 +613,6 @@ mod simd {
     #[target_feature(enable = "avx2,popcnt")]
     unsafe fn scan_avx2(text: &str) -> [u64; N_FEATURES] {
         super::scan(text, Avx2(()))
-    }
-
-    /// One byte as the `i8` the signed compares see.
-    const fn signed(b: u8) -> i8 {
-        i8::from_ne_bytes([b])
-    }
-
-    /// `0xFF` in each byte lying in `lo..=hi`: a wrapping bias moves the range to the bottom
-    /// of the signed bytes, so one signed compare tests both ends (`lo <= hi`, a range of
-    /// fewer than 128 bytes).
-    #[allow(clippy::inline_always)]
-    #[inline(always)]
-    unsafe fn within(x: __m128i, lo: u8, hi: u8) -> __m128i {
-        let bias = _mm_set1_epi8(signed(0x80u8.wrapping_sub(lo)));
-        let limit = _mm_set1_epi8(signed(0x81 + (hi - lo)));
-        _mm_cmplt_epi8(_mm_add_epi8(x, bias), limit)
     }
 
     /// [`within`] for 32 bytes.
