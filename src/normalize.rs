@@ -275,7 +275,7 @@ mod sse2 {
         _mm_set1_epi8,
     };
 
-    use crate::simd::within;
+    use crate::simd::{signed, within};
 
     pub(super) fn letters_and_separators(window: &[u8; 64]) -> (u64, u64) {
         let (mut letters, mut separators) = (0, 0);
@@ -283,7 +283,7 @@ mod sse2 {
             // SAFETY: SSE2 is part of every x86-64 CPU; the load reads the chunk's 16 bytes.
             unsafe {
                 let bits = |x| u64::from(_mm_movemask_epi8(x) as u16) << (16 * i);
-                let byte = |b: u8| _mm_set1_epi8(i8::from_ne_bytes([b]));
+                let byte = |b: u8| _mm_set1_epi8(signed(b));
                 let x = _mm_loadu_si128(chunk.as_ptr().cast());
                 letters |= bits(within(_mm_or_si128(x, byte(0x20)), b'a', b'z'));
                 let low = _mm_cmpeq_epi8(_mm_min_epu8(x, byte(b' ')), x); // unsigned <= b' '
