@@ -131,14 +131,16 @@ fn readable(s: &str) -> bool {
         && !s.chars().any(|c| c.is_control() && !c.is_whitespace())
 }
 
-/// Word fragments that hint at a cipher: rot13 of a word view is only tried when it holds
-/// one (a second pass over every text would double the cost of the common, clean case); the
-/// hint may itself be rot13 (`ebg13`). The phrase automaton finds them (see `rules`).
-pub const CIPHER_HINTS: [&str; 9] = [
+/// Starts of words that hint at a cipher: rot13 of a word view is only tried when a word
+/// starts with one (a second pass over every text would double the cost of the common, clean
+/// case, and `rot` inside `wrote` or `protocol` is no hint); the hint may itself be rot13
+/// (`ebg13`). The phrase automaton finds them (see `rules`).
+pub const CIPHER_HINTS: [&str; 10] = [
     "rot",
     "ebg",
     "caesar",
     "cipher",
+    "decipher",
     "decod",
     "decrypt",
     "encod",

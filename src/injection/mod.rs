@@ -343,7 +343,7 @@ impl Scanner {
                     *first = (*first).min(start);
                     *last = (*last).max(end);
                 }
-                seen.cipher |= anchor.cipher;
+                seen.cipher |= anchor.cipher && spaced(bytes, start..end, true, false);
                 seen.raw.extend(&anchor.raw);
             }
         });
