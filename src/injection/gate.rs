@@ -23,8 +23,11 @@
 //! contributes its longest word as an anchor. An ASCII window cannot match the pattern unless
 //! one of its literals with a trigger byte is there (looked for around each occurrence of the
 //! byte), or the gate did not clear the window and its word view holds one of the pattern's
-//! anchors (a word of letters survives normalization of ASCII text; a pattern with an anchor
-//! of other bytes runs on every such window), which the phrase automaton reports.
+//! anchors (normalization never drops or changes an ASCII letter, so a word of letters in
+//! the text is in its view; a pattern with an anchor of other bytes runs on every such
+//! window), which the phrase automaton reports. Other text gets a second filter, read for
+//! text beyond ASCII (a class with such members is no literal), which holds for every window
+//! without the two characters `(?i)` folds into ASCII letters.
 
 use aho_corasick::AhoCorasick;
 use regex_syntax::hir::{Hir, HirKind};
@@ -84,29 +87,38 @@ impl Anchors {
             .min_by_key(|needs| needs_cost(needs))
     }
 
-    /// A raw-view pattern: each literal of its most selective required set becomes a
-    /// trigger byte (its rarest symbol) or, made of letters and digits, an anchor. `None` if
-    /// the pattern has no usable set.
-    pub fn raw_pattern(&mut self, pattern: &str) -> Option<RawNeeds> {
-        let literals = required::of_pattern(pattern, required::Text::Ascii, &set_cost)
+    /// A raw-view pattern on `text` (`Ascii`, or `Unfolded` for text beyond ASCII): each
+    /// literal of its most selective required set becomes a trigger byte (its rarest symbol)
+    /// or, made of letters and digits, an anchor (which the gate also looks for in ASCII
+    /// text). `None` if the pattern has no usable set.
+    pub fn raw_pattern(&mut self, pattern: &str, text: required::Text) -> Option<RawNeeds> {
+        let literals = required::of_pattern(pattern, text, &set_cost)
             .and_then(|sets| sets.into_iter().min_by_key(|set| set_cost(set)))
             .filter(|set| set_cost(set).0 < UNUSABLE)?;
-        let (mut triggers, mut words, mut around) = (0u128, Vec::new(), Vec::new());
+        let ascii = text == required::Text::Ascii;
+        let (mut triggers, mut wide, mut words, mut around) =
+            (0u128, false, Vec::new(), Vec::new());
         for literal in &literals {
             match literal_filter(literal) {
-                Filter::Trigger(b) => {
+                // A byte beyond ASCII never occurs in ASCII text: that literal is no option.
+                Filter::Trigger(b) if b.is_ascii() || !ascii => {
                     if b.is_ascii() {
                         triggers |= 1 << b;
-                        around.push(TriggerLiteral {
-                            trigger: b,
-                            at: literal.iter().position(|&x| x == b).unwrap_or(0),
-                            literal: literal.clone(),
-                        });
+                    } else {
+                        wide = true;
                     }
+                    around.push(TriggerLiteral {
+                        trigger: b,
+                        at: literal.iter().position(|&x| x == b).unwrap_or(0),
+                        literal: literal.clone(),
+                    });
                 }
+                Filter::Trigger(_) => {}
                 Filter::Word(word) => {
                     let word = String::from_utf8_lossy(word).into_owned();
-                    self.add(&word);
+                    if ascii {
+                        self.add(&word);
+                    }
                     words.push(word);
                 }
                 Filter::None => unreachable!("unusable sets are not chosen"),
@@ -114,6 +126,7 @@ impl Anchors {
         }
         Some(RawNeeds {
             triggers,
+            wide,
             words,
             around,
         })
@@ -136,11 +149,13 @@ impl Anchors {
     }
 }
 
-/// What every match of a raw-view pattern in ASCII text holds (see [`Anchors::raw_pattern`]).
+/// What every match of a raw-view pattern holds (see [`Anchors::raw_pattern`]).
 #[derive(Debug)]
 pub struct RawNeeds {
-    /// Trigger bytes as a [`symbol_set`] (others never occur in ASCII text).
+    /// ASCII trigger bytes as a [`symbol_set`].
     pub triggers: u128,
+    /// Whether some trigger byte lies beyond ASCII (only for text beyond ASCII).
+    pub wide: bool,
     /// Anchor words.
     pub words: Vec<String>,
     /// The literals the trigger bytes stand for.
@@ -890,7 +905,7 @@ mod tests {
     #[test]
     fn trigger_literals_are_found_around_their_trigger() {
         let needs = Anchors::default()
-            .raw_pattern(r"(?i:\brm -rf\b|\bnc -e\b)")
+            .raw_pattern(r"(?i:\brm -rf\b|\bnc -e\b)", required::Text::Ascii)
             .unwrap();
         let found = |text: &str| needs.around.iter().any(|l| l.occurs_in(text.as_bytes()));
         assert!(found("RM -RF /"), "at the start, ASCII case aside");
@@ -903,7 +918,7 @@ mod tests {
     fn raw_patterns_yield_triggers_or_anchors() {
         let mut anchors = Anchors::default();
         let mut filter = |pattern| {
-            let needs = anchors.raw_pattern(pattern).unwrap();
+            let needs = anchors.raw_pattern(pattern, required::Text::Ascii).unwrap();
             (needs.triggers, needs.words)
         };
         let tokens = filter(r"(?i:<\|im_start\|>|\[/?INST\])");
@@ -916,6 +931,8 @@ mod tests {
             !clears(&gate, "post it to my Webhook"),
             "`webhook` is an anchor"
         );
-        assert!(Anchors::default().raw_pattern(r"(?i:\w+\s+\w+)").is_none());
+        assert!(Anchors::default()
+            .raw_pattern(r"(?i:\w+\s+\w+)", required::Text::Ascii)
+            .is_none());
     }
 }

@@ -3,8 +3,9 @@
 //! Text is normalized (see [`crate::normalize`]), then matched against rules kept as data in
 //! `src/rules/injection.toml`: phrases in one Aho-Corasick automaton that also finds the
 //! anchors of the word-view patterns (each of which then runs alone, on the words its reach
-//! allows around them), raw-text patterns in a `RegexSet`, which runs when the text holds one
-//! of their trigger bytes or anchors. Plain prose with no anchor skips the word view (see
+//! allows around them), raw-text patterns each alone where the text holds one of their
+//! trigger literals or anchors (in a `RegexSet` on the rare text their filters do not cover).
+//! Plain prose with no anchor skips the word view (see
 //! `gate`). Encoded runs (base64, hex, URL-encoding, rot13) are decoded and scanned again, to
 //! a bounded depth and size. Each rule that matches contributes its weight as independent
 //! evidence, combined as a noisy-OR: `score = 1 - Π(1 - weight)`, so one strong signal or
@@ -182,8 +183,10 @@ pub struct Scanner {
 struct Seen {
     /// The view hints at a cipher: its rot13 is scanned too.
     cipher: bool,
-    /// The raw-view patterns whose anchors it holds (repeats possible).
+    /// The raw-view patterns whose anchors it holds, for ASCII text and for other text
+    /// (repeats possible).
     raw: Vec<usize>,
+    raw_unfolded: Vec<usize>,
 }
 
 /// Evidence gathered so far: matches, and the weight each rule id contributes.
@@ -284,9 +287,14 @@ impl Scanner {
             self.match_words(words, words.as_str(), base, evidence)
         });
         let raw = &self.patterns().1;
-        if survey.ascii {
+        if survey.ascii || !required::folds_to_ascii(text) {
             // Cleared text holds no anchor; on the full path the phrase automaton saw them.
-            let anchors = words.as_ref().map(|_| seen.raw.as_slice());
+            let seen_raw = if survey.ascii {
+                &seen.raw
+            } else {
+                &seen.raw_unfolded
+            };
+            let anchors = words.as_ref().map(|_| seen_raw.as_slice());
             for index in 0..raw.regexes.len() {
                 if raw.may_match(index, text, &survey, anchors) {
                     self.match_pattern(raw, index, text, base, evidence);
@@ -345,6 +353,7 @@ impl Scanner {
                 }
                 seen.cipher |= anchor.cipher && spaced(bytes, start..end, true, false);
                 seen.raw.extend(&anchor.raw);
+                seen.raw_unfolded.extend(&anchor.raw_unfolded);
             }
         });
         for (index, regex) in patterns.regexes.iter().enumerate() {

@@ -3,7 +3,9 @@
 //!
 //! For ASCII text (`Text::Ascii`) a class keeps only its ASCII members, lowercased (callers
 //! compare without regard to ASCII case), so case-insensitive words stay single strings; for
-//! any text (`Text::Any`, the word view) a class with a member beyond ASCII is a wildcard.
+//! any text (`Text::Any`, the word view) a class with a member beyond ASCII is a wildcard;
+//! for text without the two characters `(?i)` folds into ASCII letters (`Text::Unfolded`), a
+//! class with a member beyond ASCII other than those two is one.
 //! The answer is a conjunction of alternatives: every match of the pattern on such text
 //! contains, for each set, at least one of its strings (ASCII case aside).
 
@@ -26,6 +28,20 @@ pub type Cost<'a> = &'a dyn Fn(&[Vec<u8>]) -> (u8, usize);
 pub enum Text {
     Ascii,
     Any,
+    /// Text that holds none of [`FOLDS_TO_ASCII`].
+    Unfolded,
+}
+
+/// The characters beyond ASCII that Unicode simple case folding, and so `(?i)`, makes equal
+/// to ASCII letters: KELVIN SIGN (`k`) and LATIN SMALL LETTER LONG S (`s`).
+pub const FOLDS_TO_ASCII: [char; 2] = ['\u{212A}', '\u{017F}'];
+
+/// Whether `text` holds one of [`FOLDS_TO_ASCII`] (then it is not `Text::Unfolded`).
+pub fn folds_to_ascii(text: &str) -> bool {
+    FOLDS_TO_ASCII.iter().any(|c| {
+        let mut utf8 = [0; 4];
+        memchr::memmem::find(text.as_bytes(), c.encode_utf8(&mut utf8).as_bytes()).is_some()
+    })
 }
 
 /// What the analysis knows of a sub-pattern.
@@ -163,13 +179,30 @@ fn product(left: &[Vec<u8>], right: &[Vec<u8>]) -> Option<Vec<Vec<u8>>> {
     Some(out)
 }
 
-/// A class's ASCII members, lowercased, if they are few (and, for any text, all of them).
+/// A class's ASCII members, lowercased, if they are few (and, unless the text is ASCII, all
+/// of them that count; see [`Text`]).
 fn ascii_members(class: &Class, text: Text) -> Option<Vec<u8>> {
-    let beyond_ascii = match class {
-        Class::Unicode(c) => c.iter().any(|r| !r.end().is_ascii()),
-        Class::Bytes(c) => c.iter().any(|r| !r.end().is_ascii()),
+    // Members beyond ASCII in `start..=end`, the ones `text` cannot hold aside.
+    let beyond = |start: u32, end: u32| {
+        let start = start.max(0x80);
+        let absent = match text {
+            Text::Unfolded => FOLDS_TO_ASCII
+                .iter()
+                .filter(|&&c| (start..=end).contains(&u32::from(c)))
+                .count(),
+            Text::Ascii | Text::Any => 0,
+        };
+        end >= start && (end - start + 1) as usize > absent
     };
-    if text == Text::Any && beyond_ascii {
+    let beyond_ascii = match class {
+        Class::Unicode(c) => c
+            .iter()
+            .any(|r| beyond(u32::from(r.start()), u32::from(r.end()))),
+        Class::Bytes(c) => c
+            .iter()
+            .any(|r| beyond(u32::from(r.start()), u32::from(r.end()))),
+    };
+    if text != Text::Ascii && beyond_ascii {
         return None;
     }
     let mut members: Vec<u8> = match class {
@@ -191,4 +224,53 @@ fn ascii_members(class: &Class, text: Text) -> Option<Vec<u8>> {
     members.sort_unstable();
     members.dedup();
     (members.len() <= MAX_CLASS).then_some(members)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_two_characters_beyond_ascii_fold_into_ascii_letters() {
+        for letter in (b'a'..=b'z').map(char::from) {
+            let hir = regex_syntax::parse(&format!("(?i){letter}")).unwrap();
+            let HirKind::Class(Class::Unicode(class)) = hir.kind() else {
+                panic!("{letter}: a class");
+            };
+            let beyond: Vec<char> = class
+                .iter()
+                .flat_map(|r| r.start()..=r.end())
+                .filter(|c| !c.is_ascii())
+                .collect();
+            assert!(
+                beyond.iter().all(|c| FOLDS_TO_ASCII.contains(c)),
+                "{letter}: {beyond:?}"
+            );
+        }
+        assert!(folds_to_ascii("\u{212A}ey") && folds_to_ascii("pa\u{017F}s"));
+        assert!(!folds_to_ascii("Kelvin, long s, Привет"));
+    }
+
+    #[test]
+    fn unfolded_text_keeps_case_insensitive_words_and_drops_wide_classes() {
+        let cost: Cost = &|set| (0, set.len());
+        let space = vec![
+            b"\t".to_vec(),
+            b"\n".to_vec(),
+            b"\x0b".to_vec(),
+            b"\x0c".to_vec(),
+            b"\r".to_vec(),
+            b" ".to_vec(),
+        ];
+        let ascii = of_pattern(r"(?i:ask\s+me)", Text::Ascii, cost).unwrap();
+        assert!(
+            ascii.contains(&vec![b"ask".to_vec()]) && ascii.contains(&space),
+            "{ascii:?}"
+        );
+        // `\s` has members beyond ASCII, `(?i)k` only KELVIN SIGN.
+        let unfolded = of_pattern(r"(?i:ask\s+me)", Text::Unfolded, cost).unwrap();
+        assert_eq!(unfolded, vec![vec![b"ask".to_vec()], vec![b"me".to_vec()]]);
+        let any = of_pattern(r"(?i:ask\s+me)", Text::Any, cost).unwrap();
+        assert_eq!(any, vec![vec![b"a".to_vec()], vec![b"me".to_vec()]]);
+    }
 }

@@ -9,7 +9,8 @@ use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 
 use super::decode::CIPHER_HINTS;
-use super::gate::{Anchors, Gate, TriggerLiteral};
+use super::gate::{Anchors, Gate, RawNeeds, TriggerLiteral};
+use super::required::Text;
 use super::survey::Survey;
 use crate::error::{CoreError, ErrorKind, Result};
 use crate::normalize::normalize;
@@ -122,36 +123,64 @@ pub struct RuleInfo {
     pub weight: f64,
 }
 
-/// Regexes of the raw view. On non-ASCII text, which the filters do not cover, a `RegexSet`
-/// says which rules match (one pass), then only those rules' regexes run again for spans; on
-/// ASCII text each pattern's filter rules most of them out, and the few left run alone.
+/// Regexes of the raw view. Each pattern has a filter for ASCII text and one for other text
+/// (see [`RawFilters`]) that rule most of them out; the few left run alone. Only on text
+/// holding KELVIN SIGN or LONG S, which the filters do not cover, a `RegexSet` says which
+/// rules match (one pass), then only those rules' regexes run again for spans.
 #[derive(Debug, Clone)]
 pub struct PatternSet {
     pub set: RegexSet,
     pub regexes: Vec<Regex>,
     pub rule: Vec<usize>,
-    /// Per pattern (`None`: it has no usable required literals).
-    pub filters: Vec<Option<RawFilter>>,
+    pub filters: Vec<RawFilters>,
 }
 
-/// What every match of a raw-view pattern in ASCII text holds: one of its literals with a
-/// trigger byte or one of its anchor words (see [`Anchors::raw_pattern`]).
+/// A raw-view pattern's filters: for ASCII text, and for other text without
+/// [`FOLDS_TO_ASCII`](super::required::FOLDS_TO_ASCII), where a class with members beyond
+/// ASCII matches more than its ASCII letters (see [`Text`]). `None`: no usable required
+/// literals, so the pattern runs.
+#[derive(Debug, Clone)]
+pub struct RawFilters {
+    pub ascii: Option<RawFilter>,
+    pub unfolded: Option<RawFilter>,
+}
+
+/// What every match of a raw-view pattern holds: one of its literals with a trigger byte or
+/// one of its anchor words (see [`Anchors::raw_pattern`]).
 #[derive(Debug, Clone)]
 pub struct RawFilter {
-    /// The trigger bytes, as a [`symbol_set`](super::survey::symbol_set).
+    /// The ASCII trigger bytes, as a [`symbol_set`](super::survey::symbol_set).
     pub triggers: u128,
+    /// Whether a trigger byte lies beyond ASCII, which the survey does not record.
+    pub wide: bool,
     /// The literals they stand for, looked for where a trigger byte is (`-` is in prose,
     /// `rm -rf` is not).
     pub around: Vec<TriggerLiteral>,
-    /// Whether every anchor word is made of letters: such a word occurs in ASCII text only
-    /// if it occurs in its word view, where the phrase automaton reports it.
+    /// Whether every anchor word is made of ASCII letters: such a word occurs in a text only
+    /// if it occurs in its word view (normalization never drops or changes an ASCII letter,
+    /// only lowercases it), where the phrase automaton reports it.
     pub in_view: bool,
 }
 
+impl RawFilter {
+    fn of(needs: RawNeeds) -> Self {
+        Self {
+            triggers: needs.triggers,
+            wide: needs.wide,
+            around: needs.around,
+            in_view: needs
+                .words
+                .iter()
+                .all(|w| w.bytes().all(|b| b.is_ascii_alphabetic())),
+        }
+    }
+}
+
 impl PatternSet {
-    /// Whether pattern `index` may match ASCII text surveyed in `survey`. `seen`: the raw
-    /// patterns whose anchors the phrase automaton found in its word view, or `None` if the
-    /// gate cleared it (it then holds no anchor at all).
+    /// Whether pattern `index` may match `text` (surveyed in `survey`; if it is not ASCII, it
+    /// holds none of `FOLDS_TO_ASCII`). `seen`: the raw patterns whose anchors (for text like
+    /// this one) the phrase automaton found in its word view, or `None` if the gate cleared
+    /// it (it then holds no anchor at all).
     pub fn may_match(
         &self,
         index: usize,
@@ -159,11 +188,17 @@ impl PatternSet {
         survey: &Survey,
         seen: Option<&[usize]>,
     ) -> bool {
-        let Some(filter) = &self.filters[index] else {
+        let filters = &self.filters[index];
+        let filter = if survey.ascii {
+            &filters.ascii
+        } else {
+            &filters.unfolded
+        };
+        let Some(filter) = filter else {
             return true;
         };
         seen.is_some_and(|seen| !filter.in_view || seen.contains(&index))
-            || (survey.any_of(filter.triggers)
+            || ((filter.wide || survey.any_of(filter.triggers))
                 && filter.around.iter().any(|l| l.occurs_in(text.as_bytes())))
     }
 }
@@ -205,7 +240,9 @@ pub enum Hit {
 pub struct Anchor {
     pub patterns: Vec<(usize, bool, bool)>,
     pub cipher: bool,
+    /// Raw-view patterns it is an anchor of in ASCII text, and in other text.
     pub raw: Vec<usize>,
+    pub raw_unfolded: Vec<usize>,
 }
 
 /// Phrases of every rule, and the anchors of the word patterns, in one Aho-Corasick
@@ -326,10 +363,7 @@ fn build_regex(spec: &RuleSpec, pattern: &str) -> Result<Regex> {
         })
 }
 
-fn pattern_set(
-    entries: Vec<(usize, Regex)>,
-    filters: Vec<Option<RawFilter>>,
-) -> Result<PatternSet> {
+fn pattern_set(entries: Vec<(usize, Regex)>, filters: Vec<RawFilters>) -> Result<PatternSet> {
     let set = RegexSetBuilder::new(entries.iter().map(|(_, r)| r.as_str()))
         .size_limit(REGEX_SIZE_LIMIT * 64)
         .dfa_size_limit(REGEX_SIZE_LIMIT * 64)
@@ -421,22 +455,21 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
                     words.push((index, regex));
                 }
                 View::Raw => {
-                    let needs = anchors.raw_pattern(regex.as_str());
-                    filters.push(needs.as_ref().map(|needs| {
-                        RawFilter {
-                            triggers: needs.triggers,
-                            around: needs.around.clone(),
-                            in_view: needs
-                                .words
-                                .iter()
-                                .all(|w| w.bytes().all(|b| b.is_ascii_alphabetic())),
+                    let mut filter = |text| {
+                        let needs = anchors.raw_pattern(regex.as_str(), text)?;
+                        for word in &needs.words {
+                            let anchor = anchor_entry(&mut anchored, word.to_ascii_lowercase());
+                            match text {
+                                Text::Ascii => anchor.raw.push(raw.len()),
+                                _ => anchor.raw_unfolded.push(raw.len()),
+                            }
                         }
-                    }));
-                    for word in needs.map(|needs| needs.words).unwrap_or_default() {
-                        anchor_entry(&mut anchored, word.to_ascii_lowercase())
-                            .raw
-                            .push(raw.len());
-                    }
+                        Some(RawFilter::of(needs))
+                    };
+                    filters.push(RawFilters {
+                        ascii: filter(Text::Ascii),
+                        unfolded: filter(Text::Unfolded),
+                    });
                     raw.push((index, regex));
                 }
             }
@@ -450,6 +483,7 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
     for (word, mut anchor) in anchored {
         anchor.patterns.dedup();
         anchor.raw.dedup();
+        anchor.raw_unfolded.dedup();
         phrases.push(word);
         hits.push(Hit::Anchor(anchor));
     }

@@ -171,11 +171,21 @@ fn rot13_is_tried_when_a_word_starts_with_a_cipher_hint() {
             .iter()
             .any(|m| m.rule_id.as_ref() == "encoded.rot13")
     };
-    for hint in ["rot13:", "ROT-13 please:", "Ebg13", "decipher this", "a Caesar shift of"] {
+    for hint in [
+        "rot13:",
+        "ROT-13 please:",
+        "Ebg13",
+        "decipher this",
+        "a Caesar shift of",
+    ] {
         assert!(rot13(&format!("{hint} {hidden}")), "{hint}");
     }
     // The same letters inside other words are no hint.
-    for words in ["my brother wrote", "carrots and protocols", "a parrot's encyclopedia"] {
+    for words in [
+        "my brother wrote",
+        "carrots and protocols",
+        "a parrot's encyclopedia",
+    ] {
         assert!(!rot13(&format!("{words} {hidden}")), "{words}");
     }
 }
@@ -254,7 +264,7 @@ fn corpus_texts() -> Vec<String> {
 }
 
 /// Counts of the built-in raw-view patterns that `anchors` (see [`PatternSet::may_match`])
-/// let ASCII `text` skip, and of those it lets run; asserts that no skipped one matches.
+/// let `text` skip, and of those it lets run; asserts that no skipped one matches.
 fn raw_skips(text: &str, anchors: Option<&[usize]>) -> (usize, usize) {
     let raw = &shared().compiled.raw;
     let survey = Survey::of(text.as_bytes());
@@ -348,6 +358,64 @@ fn ascii_texts_skip_only_raw_patterns_that_cannot_match() {
         skipped > 1000 && held > 100,
         "skipped {skipped}, held {held}"
     );
+}
+
+#[test]
+fn texts_beyond_ascii_skip_only_raw_patterns_that_cannot_match() {
+    // Disguises that leave the raw text's ASCII literals whole or break them for the regexes
+    // too: spaces the `\s` of Unicode matches, marks and invisibles inside words, fullwidth
+    // symbols, look-alikes.
+    let disguises: [fn(&str) -> String; 4] = [
+        |t| format!("« {} »", t.replace(' ', "\u{a0}")),
+        |t| t.replace('e', "e\u{301}").replace('o', "\u{200b}o"),
+        |t| t.replace(':', "\u{ff1a}").replace('a', "\u{430}"),
+        |t| format!("{t} 你好"),
+    ];
+    let scanner = shared();
+    let (mut skipped, mut held) = (0, 0);
+    for text in texts_and_joins().into_iter().step_by(8) {
+        let variants = disguises.iter().map(|d| d(&text));
+        for text in variants.chain([text.clone()]).filter(|t| !t.is_ascii()) {
+            if required::folds_to_ascii(&text) {
+                continue; // the `RegexSet`'s
+            }
+            let view = normalize(&text);
+            let seen = scanner.match_words(&view, view.as_str(), 0, &mut Evidence::default());
+            let (s, h) = raw_skips(&text, Some(&seen.raw_unfolded));
+            skipped += s;
+            held += h;
+        }
+    }
+    assert!(
+        skipped > 10_000 && held > 1000,
+        "skipped {skipped}, held {held}"
+    );
+    // A class with members beyond ASCII is no literal there: `##` and `%%` are required of
+    // ASCII text only. And what `(?i)` folds into ASCII letters sends text to the `RegexSet`, since a
+    // literal compared in place would miss `aſ{` for `as{`.
+    let rule = RuleSpec {
+        id: "test.hashes".into(),
+        category: "test".into(),
+        weight: 0.9,
+        phrases: vec![],
+        pattern: Some("[#＃]{2} ?system|[%％]{2}|as[{]".into()),
+        view: View::Raw,
+    };
+    let custom = Scanner::builder().extra_rule(rule).build().unwrap();
+    for text in [
+        "## system",
+        "＃＃ SYSTEM ✓",
+        "％％",
+        "x as{",
+        "x aſ{ ✓",
+        "A\u{17F}{",
+    ] {
+        let found = custom.scan(text).matches;
+        assert!(
+            found.iter().any(|m| m.rule_id.as_ref() == "test.hashes"),
+            "{text}: {found:?}"
+        );
+    }
 }
 
 #[test]
