@@ -6,6 +6,7 @@ use regex::Regex;
 use std::sync::LazyLock;
 
 use super::survey::Survey;
+use crate::text::is_alphabetic;
 
 /// Shortest run worth decoding: shorter ones hide no instruction and are common in prose.
 static CANDIDATE: LazyLock<Regex> = LazyLock::new(|| {
@@ -125,7 +126,7 @@ fn base64(run: &str) -> Option<String> {
 /// Decoded bytes that read as text: mostly letters and spaces, no control characters.
 fn readable(s: &str) -> bool {
     let total = s.chars().count();
-    let letters = s.chars().filter(|c| c.is_alphabetic() || *c == ' ').count();
+    let letters = s.chars().filter(|c| is_alphabetic(*c) || *c == ' ').count();
     total >= 4
         && letters * 10 >= total * 7
         && !s.chars().any(|c| c.is_control() && !c.is_whitespace())

@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 use super::survey::{symbol_set, Survey};
 use super::Evidence;
 use crate::normalize::is_latin_look_alike;
+use crate::text::{is_alphabetic, is_alphanumeric};
 
 const ADVERSARIAL_SUFFIX: &str = "structure.adversarial_suffix";
 const MIXED_SCRIPT: &str = "structure.mixed_script";
@@ -69,12 +70,12 @@ fn mixed_script(text: &str) -> Option<Found> {
         let start = text[..at]
             .char_indices()
             .rev()
-            .take_while(|(_, c)| c.is_alphanumeric())
+            .take_while(|(_, c)| is_alphanumeric(*c))
             .last()
             .map_or(at, |(i, _)| i);
         let end = text[at..]
             .char_indices()
-            .find(|(_, c)| !c.is_alphanumeric())
+            .find(|(_, c)| !is_alphanumeric(*c))
             .map_or(text.len(), |(i, _)| at + i);
         let mut word = WordScripts::default();
         text[start..end].chars().for_each(|c| word.add(c));
@@ -198,7 +199,7 @@ fn is_junk(token: &str) -> bool {
     let core = token
         .trim_start_matches(['(', '"', '\''])
         .trim_end_matches([')', '.', ',', ';', ':', '!', '?', '"', '\'']);
-    let letters = core.chars().filter(|c| c.is_alphabetic()).count();
+    let letters = core.chars().filter(|c| is_alphabetic(*c)).count();
     let symbols = core.bytes().filter(|&b| is_odd(b)).count();
     // lowercase-to-uppercase turns inside a long word (`aidArrayListswift`, `principlesEN`).
     let humps = core.as_bytes().windows(2).filter(|w| is_hump(w)).count();
