@@ -65,10 +65,11 @@ impl Anchors {
 
     /// A word-view pattern needs one of the words its syntax tree requires (see `required`)
     /// here. Returns what the phrase automaton looks for in the word view, where spaces are
-    /// single and words lowercase: the rarer of those words and the strings of the pattern's
-    /// rarest required set (see [`required::of_pattern`]), which may span words (`you are
-    /// now`, where the words alone are all common). `None`: nothing is required.
-    pub fn pattern(&mut self, pattern: &str) -> Option<Vec<Needed>> {
+    /// single and words lowercase: first the rarer of those words and the strings of the
+    /// pattern's rarest required set (see [`required::of_pattern`]), which may span words
+    /// (`you are now`, where the words alone are all common), then its other required sets,
+    /// rarest first, up to [`MAX_ALSO`]. `None`: nothing is required.
+    pub fn pattern(&mut self, pattern: &str) -> Option<Vec<Vec<Needed>>> {
         let words = regex_syntax::parse(pattern)
             .ok()
             .as_ref()
@@ -77,14 +78,31 @@ impl Anchors {
             Some(words) => words.iter().for_each(|w| self.add(&w.word)),
             None => self.words = None,
         }
-        let strings = required::of_pattern(pattern, required::Text::Any, &view_cost)
-            .and_then(|sets| sets.into_iter().min_by_key(|set| view_cost(set)))
-            .map(|set| set.iter().map(|s| Needed::trimmed(s)).collect::<Vec<_>>());
-        [words, strings]
+        let usable =
+            |needs: &Vec<Needed>| !needs.is_empty() && needs.iter().all(|n| !n.word.is_empty());
+        let mut sets: Vec<Vec<Needed>> =
+            required::of_pattern(pattern, required::Text::Any, &view_cost)
+                .unwrap_or_default()
+                .iter()
+                .map(|set| set.iter().map(|s| Needed::trimmed(s)).collect())
+                .filter(usable)
+                .collect();
+        sets.sort_by_key(|needs| needs_cost(needs));
+        let first = words
             .into_iter()
-            .flatten()
-            .filter(|needs| !needs.is_empty() && needs.iter().all(|n| !n.word.is_empty()))
-            .min_by_key(|needs| needs_cost(needs))
+            .filter(usable)
+            .chain(sets.first().cloned())
+            .min_by_key(|needs| needs_cost(needs))?;
+        // A set of the same strings as one kept rules nothing more out.
+        let mut kept = vec![words_of(&first)];
+        sets.retain(|set| {
+            let words = words_of(set);
+            let new = !kept.contains(&words);
+            kept.push(words);
+            new && needs_cost(set).0 <= u8::MAX - MIN_ALSO_RARITY
+        });
+        sets.truncate(MAX_ALSO);
+        Some([first].into_iter().chain(sets).collect())
     }
 
     /// A raw-view pattern on `text` (`Ascii`, or `Unfolded` for text beyond ASCII): each
@@ -249,6 +267,13 @@ fn longest_word(literal: &[u8]) -> &[u8] {
         .max_by_key(|w| w.len())
         .unwrap_or_default()
 }
+
+/// Required sets a word-view pattern is looked for by beside its first: each one more
+/// string set in the phrase automaton, each ruling out runs of the pattern on its own.
+pub const MAX_ALSO: usize = 7;
+/// Such a set's commonest string is at least this rare (see `view_rarity`): a common word
+/// would be found in most views, at a cost per occurrence.
+const MIN_ALSO_RARITY: u8 = 3;
 
 /// The compiled prefilter.
 #[derive(Debug)]
@@ -600,6 +625,14 @@ fn view_cost(set: &[Vec<u8>]) -> (u8, usize) {
     (u8::MAX - commonest, set.len())
 }
 
+/// The strings of a set, sorted, without their spaces.
+fn words_of(needs: &[Needed]) -> Vec<String> {
+    let mut words: Vec<String> = needs.iter().map(|n| n.word.clone()).collect();
+    words.sort_unstable();
+    words.dedup();
+    words
+}
+
 fn needs_cost(needs: &[Needed]) -> (u8, usize) {
     let strings: Vec<Vec<u8>> = needs.iter().map(|n| n.word.as_bytes().to_vec()).collect();
     view_cost(&strings)
@@ -822,10 +855,30 @@ mod tests {
     }
 
     #[test]
+    fn word_patterns_are_also_looked_for_by_their_other_rare_sets() {
+        let sets = Anchors::default()
+            .pattern(r"\b(?:reveal|expose) (?:[^ ]+ ){0,3}(?:transcript|logs)\b")
+            .unwrap();
+        let words: Vec<Vec<&str>> = sets
+            .iter()
+            .map(|set| set.iter().map(|n| n.word.as_str()).collect())
+            .collect();
+        assert_eq!(
+            words,
+            [vec!["reveal", "expose"], vec!["transcript", "logs"]]
+        );
+        // A set of common words is found in most views: not worth looking for.
+        let sets = Anchors::default()
+            .pattern(r"\b(?:transcript|logs) (?:[^ ]+ ){0,2}(?:the|a)\b")
+            .unwrap();
+        assert_eq!(sets.len(), 1);
+    }
+
+    #[test]
     fn word_patterns_are_looked_for_by_their_rarest_strings() {
         let words = |pattern: &str| {
-            let needs = Anchors::default().pattern(pattern).unwrap();
-            needs.into_iter().map(|n| n.word).collect::<Vec<_>>()
+            let sets = Anchors::default().pattern(pattern).unwrap();
+            sets[0].iter().map(|n| n.word.clone()).collect::<Vec<_>>()
         };
         // Every word is common: the phrase is the anchor.
         assert_eq!(

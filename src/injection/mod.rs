@@ -328,8 +328,10 @@ impl Scanner {
         let bytes = view.as_bytes();
         let mut per_rule = vec![0usize; self.compiled.rules.len()];
         // Per word pattern: the bytes from its first anchor hit's start to its last one's end
-        // (empty: no hit).
+        // (empty: no hit; see `PatternAnchor`).
         let mut hull = vec![(usize::MAX, 0); patterns.regexes.len()];
+        // Per word pattern: a bit per required set the view holds a string of.
+        let mut sets = vec![0u8; patterns.regexes.len()];
         let mut seen = Seen::default();
         phrases.for_each_match(bytes, |pattern, start, end| match &phrases.hits[pattern] {
             &Hit::Phrase { rule, left, right } => {
@@ -346,10 +348,13 @@ impl Scanner {
             }
             Hit::Anchor(anchor) => {
                 let found = anchor.patterns.iter();
-                for &(p, ..) in found.filter(|&&(_, l, r)| spaced(bytes, start..end, l, r)) {
-                    let (first, last) = &mut hull[p];
-                    *first = (*first).min(start);
-                    *last = (*last).max(end);
+                for a in found.filter(|a| spaced(bytes, start..end, a.left, a.right)) {
+                    sets[a.pattern] |= 1 << a.set;
+                    if a.set == 0 {
+                        let (first, last) = &mut hull[a.pattern];
+                        *first = (*first).min(start);
+                        *last = (*last).max(end);
+                    }
                 }
                 seen.cipher |= anchor.cipher && spaced(bytes, start..end, true, false);
                 seen.raw.extend(&anchor.raw);
@@ -360,7 +365,7 @@ impl Scanner {
             let (first, last) = hull[index];
             let range = match patterns.reach[index] {
                 _ if patterns.always[index] => 0..view.len(),
-                _ if first >= last => continue,
+                _ if first >= last || sets[index] != patterns.sets[index] => continue,
                 Some(reach) => reach_around(bytes, first..last, reach),
                 None => 0..view.len(),
             };

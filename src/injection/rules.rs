@@ -9,7 +9,7 @@ use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 
 use super::decode::CIPHER_HINTS;
-use super::gate::{Anchors, Gate, RawNeeds, TriggerLiteral};
+use super::gate::{Anchors, Gate, Needed, RawNeeds, TriggerLiteral};
 use super::required::Text;
 use super::survey::Survey;
 use crate::error::{CoreError, ErrorKind, Result};
@@ -204,10 +204,11 @@ impl PatternSet {
 }
 
 /// Regexes of the word view. Each runs only on a view that holds one of its anchors (words
-/// every match contains, see [`Anchors::pattern`]), found by the phrase automaton's pass:
+/// every match contains, see [`Anchors::pattern`]) and a string of each of its other rare
+/// required sets, found by the phrase automaton's pass:
 /// on most texts few rules have an anchor, and one overlapping `RegexSet` over all of them
 /// costs more than those few regexes (its lazy DFA keeps meeting new state combinations).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct WordPatterns {
     pub regexes: Vec<Regex>,
     pub rule: Vec<usize>,
@@ -216,6 +217,9 @@ pub struct WordPatterns {
     /// Per pattern: how many words either side of an anchor a match reaches (see
     /// [`super::reach`]); `None`: it runs on the whole view.
     pub reach: Vec<Option<usize>>,
+    /// Per pattern: a bit per required set it is looked for by (see [`PatternAnchor`]); it
+    /// runs only on a view where each set has a string.
+    pub sets: Vec<u8>,
 }
 
 /// What one pattern of the phrase automaton stands for.
@@ -232,13 +236,56 @@ pub enum Hit {
     Anchor(Anchor),
 }
 
+impl WordPatterns {
+    /// Adds the pattern of rule `rule`, `needs` its required sets (see [`Anchors::pattern`]),
+    /// whose strings it enters in `anchored`.
+    fn push(
+        &mut self,
+        rule: usize,
+        regex: Regex,
+        needs: Vec<Vec<Needed>>,
+        anchored: &mut Vec<(String, Anchor)>,
+    ) {
+        let pattern = self.regexes.len();
+        self.always.push(needs.is_empty());
+        self.reach.push(super::reach::max_spaces(regex.as_str()));
+        self.sets
+            .push((0..needs.len()).fold(0u8, |all, set| all | 1 << set));
+        for (set, needs) in (0u8..).zip(needs) {
+            for needed in needs {
+                anchor_entry(anchored, needed.word)
+                    .patterns
+                    .push(PatternAnchor {
+                        pattern,
+                        set,
+                        left: needed.left,
+                        right: needed.right,
+                    });
+            }
+        }
+        self.rule.push(rule);
+        self.regexes.push(regex);
+    }
+}
+
+/// A string of one of a word-view pattern's required sets (set 0 is its anchors, the others
+/// only rule runs out; see [`Anchors::pattern`]), and whether it needs a space (or the view's
+/// edge) before it (`left`) and after it (`right`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PatternAnchor {
+    pub pattern: usize,
+    pub set: u8,
+    pub left: bool,
+    pub right: bool,
+}
+
 /// What a word found in a view says: which word patterns may match (where it has the spaces
 /// around it they ask for, see [`Needed`](super::gate::Needed)), whether it hints at a
 /// cipher (see `CIPHER_HINTS`), and which raw-view patterns it is an anchor of (they then
 /// may match the text).
 #[derive(Debug, Default)]
 pub struct Anchor {
-    pub patterns: Vec<(usize, bool, bool)>,
+    pub patterns: Vec<PatternAnchor>,
     pub cipher: bool,
     /// Raw-view patterns it is an anchor of in ASCII text, and in other text.
     pub raw: Vec<usize>,
@@ -406,11 +453,10 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
     let mut rules = Vec::with_capacity(specs.len());
     let mut seen = HashMap::new();
     let (mut phrases, mut hits) = (Vec::new(), Vec::new());
-    let (mut words, mut raw) = (Vec::new(), Vec::new());
+    let (mut words, mut raw) = (WordPatterns::default(), Vec::new());
     // Anchor words and what they stand for, in order.
     let mut anchored: Vec<(String, Anchor)> = Vec::new();
     let mut filters = Vec::new();
-    let (mut always, mut reach) = (Vec::new(), Vec::new());
     let mut anchors = Anchors::default();
     for (index, spec) in specs.iter().enumerate() {
         spec.check()?;
@@ -443,16 +489,8 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
             let regex = build_regex(spec, &expand_slots(pattern, slots))?;
             match spec.view {
                 View::Words => {
-                    let needs = anchors.pattern(regex.as_str());
-                    always.push(needs.is_none());
-                    reach.push(super::reach::max_spaces(regex.as_str()));
-                    for needed in needs.unwrap_or_default() {
-                        let anchor = anchor_entry(&mut anchored, needed.word);
-                        anchor
-                            .patterns
-                            .push((words.len(), needed.left, needed.right));
-                    }
-                    words.push((index, regex));
+                    let needs = anchors.pattern(regex.as_str()).unwrap_or_default();
+                    words.push(index, regex, needs, &mut anchored);
                 }
                 View::Raw => {
                     let mut filter = |text| {
@@ -493,15 +531,7 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
             automaton: phrase_automaton(&phrases)?,
             hits,
         },
-        words: {
-            let (rule, regexes) = words.into_iter().unzip();
-            WordPatterns {
-                regexes,
-                rule,
-                always,
-                reach,
-            }
-        },
+        words,
         raw: pattern_set(raw, filters)?,
         gate: anchors.build(),
     })
