@@ -8,9 +8,10 @@
 //!
 //! KIND 0-2: the bench prompts ending in one of `bench_injection.py`'s attacks; 3: benign;
 //! 4: 1 KB prompts of the development corpus's benign texts, made as `bench_injection.py`
-//! makes them (`../shared/corpus` beside the checkout). Steady state per scan: (count at 501
-//! scans - count at 1) / 500; for KIND 4, whose 200 prompts each warm the regexes' lazy DFAs
-//! on first sight, (count at 1001 - count at 201) / 800.
+//! makes them (`../shared/corpus` beside the checkout); 5: the first 200 of those with a
+//! character beyond ASCII. Steady state per scan: (count at 501 scans - count at 1) / 500;
+//! for KIND 4 and 5, whose 200 prompts each warm the regexes' lazy DFAs on first sight,
+//! (count at 1001 - count at 201) / 800.
 //!
 //! With a third argument `cold`, each scan follows a write of 8 MiB, and
 //! `valgrind --tool=callgrind --cache-sim=yes --LL=4194304,16,64 ... KIND N cold` counts the
@@ -51,8 +52,9 @@ fn prompts(attack: Option<&str>) -> Vec<String> {
         .collect()
 }
 
-/// 200 prompts of benign corpus texts, one after another, cut at 1024 characters.
-fn corpus_prompts() -> Vec<String> {
+/// 200 prompts of benign corpus texts, one after another, cut at 1024 characters (only
+/// those with a character beyond ASCII if `beyond_ascii`).
+fn corpus_prompts(beyond_ascii: bool) -> Vec<String> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../shared/corpus/injection/dev_train.jsonl"
@@ -69,7 +71,10 @@ fn corpus_prompts() -> Vec<String> {
         parts.push(text.as_str());
         length += text.chars().count() + 1;
         if length >= 1024 {
-            out.push(parts.join("\n").chars().take(1024).collect());
+            let prompt: String = parts.join("\n").chars().take(1024).collect();
+            if !beyond_ascii || !prompt.is_ascii() {
+                out.push(prompt);
+            }
             if out.len() == 200 {
                 return out;
             }
@@ -83,10 +88,9 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let kind: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
     let scans: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(501);
-    let texts = if kind == 4 {
-        corpus_prompts()
-    } else {
-        prompts(ATTACKS.get(kind).copied())
+    let texts = match kind {
+        4 | 5 => corpus_prompts(kind == 5),
+        _ => prompts(ATTACKS.get(kind).copied()),
     };
     // `cold`: write 8 MiB (twice the L2 cache here) before each scan, as the rest of a request
     // does, so that a cache simulation (`--cache-sim=yes`) counts what one scan pulls back in.
