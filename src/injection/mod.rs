@@ -436,6 +436,12 @@ impl Scanner {
             let rotated = decode::rot13(words.as_str());
             let mut inner = Evidence::default();
             self.match_words(words, &rotated, base, &mut inner);
+            // Only what the rotation revealed: a match the view holds as it is (rot13 leaves
+            // text such as CJK unchanged) is no hidden payload.
+            inner.matches.retain(|m| !evidence.matches.contains(m));
+            inner
+                .weights
+                .retain(|(id, _)| inner.matches.iter().any(|m| m.rule_id == *id));
             let id: Arc<str> = decode::Encoding::Rot13.rule_id().into();
             let score = inner.score();
             for m in inner.matches {
