@@ -109,7 +109,11 @@ impl Anchors {
     /// literal of its most selective required set becomes a trigger byte (its rarest symbol)
     /// or, made of letters and digits, an anchor (which the gate also looks for in ASCII
     /// text). `None` if the pattern has no usable set.
-    pub fn raw_pattern(&mut self, pattern: &str, text: required::Text) -> Option<RawNeeds> {
+    pub fn raw_pattern(
+        &mut self,
+        pattern: &str,
+        text: required::Text,
+    ) -> Option<(RawFilter, Vec<String>)> {
         let literals = required::of_pattern(pattern, text, &set_cost)
             .and_then(|sets| sets.into_iter().min_by_key(|set| set_cost(set)))
             .filter(|set| set_cost(set).0 < UNUSABLE)?;
@@ -142,12 +146,16 @@ impl Anchors {
                 Filter::None => unreachable!("unusable sets are not chosen"),
             }
         }
-        Some(RawNeeds {
+        let in_view = words
+            .iter()
+            .all(|w| w.bytes().all(|b| b.is_ascii_alphabetic()));
+        let filter = RawFilter {
             triggers,
             wide,
-            words,
             around,
-        })
+            in_view,
+        };
+        Some((filter, words))
     }
 
     /// A word that sends a text down the full path whatever the rules say.
@@ -167,17 +175,21 @@ impl Anchors {
     }
 }
 
-/// What every match of a raw-view pattern holds (see [`Anchors::raw_pattern`]).
-#[derive(Debug)]
-pub struct RawNeeds {
-    /// ASCII trigger bytes as a [`symbol_set`].
+/// What every match of a raw-view pattern holds: one of its literals with a trigger byte or
+/// one of its anchor words (see [`Anchors::raw_pattern`], which also returns the words).
+#[derive(Debug, Clone)]
+pub struct RawFilter {
+    /// The ASCII trigger bytes, as a [`symbol_set`].
     pub triggers: u128,
-    /// Whether some trigger byte lies beyond ASCII (only for text beyond ASCII).
+    /// Whether a trigger byte lies beyond ASCII, which the survey does not record.
     pub wide: bool,
-    /// Anchor words.
-    pub words: Vec<String>,
-    /// The literals the trigger bytes stand for.
+    /// The literals they stand for, looked for where a trigger byte is (`-` is in prose,
+    /// `rm -rf` is not).
     pub around: Vec<TriggerLiteral>,
+    /// Whether every anchor word is made of ASCII letters: such a word occurs in a text only
+    /// if it occurs in its word view (normalization never drops or changes an ASCII letter,
+    /// only lowercases it), where the phrase automaton reports it.
+    pub in_view: bool,
 }
 
 /// A required literal (lowercase) of a raw-view pattern and its trigger byte, `at` bytes in:
@@ -957,10 +969,10 @@ mod tests {
 
     #[test]
     fn trigger_literals_are_found_around_their_trigger() {
-        let needs = Anchors::default()
+        let (filter, _) = Anchors::default()
             .raw_pattern(r"(?i:\brm -rf\b|\bnc -e\b)", required::Text::Ascii)
             .unwrap();
-        let found = |text: &str| needs.around.iter().any(|l| l.occurs_in(text.as_bytes()));
+        let found = |text: &str| filter.around.iter().any(|l| l.occurs_in(text.as_bytes()));
         assert!(found("RM -RF /"), "at the start, ASCII case aside");
         assert!(found("then: nc -e"), "at the end");
         assert!(!found("a well-known, long-running job -- rm -r"));
@@ -971,8 +983,8 @@ mod tests {
     fn raw_patterns_yield_triggers_or_anchors() {
         let mut anchors = Anchors::default();
         let mut filter = |pattern| {
-            let needs = anchors.raw_pattern(pattern, required::Text::Ascii).unwrap();
-            (needs.triggers, needs.words)
+            let (filter, words) = anchors.raw_pattern(pattern, required::Text::Ascii).unwrap();
+            (filter.triggers, words)
         };
         let tokens = filter(r"(?i:<\|im_start\|>|\[/?INST\])");
         assert_eq!(tokens, (symbol_set(b"<["), vec![]), "rare symbols");

@@ -9,7 +9,7 @@ use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 
 use super::decode::CIPHER_HINTS;
-use super::gate::{Anchors, Gate, Needed, RawNeeds, TriggerLiteral};
+use super::gate::{Anchors, Gate, Needed, RawFilter};
 use super::required::Text;
 use super::survey::Survey;
 use crate::error::{CoreError, ErrorKind, Result};
@@ -143,37 +143,6 @@ pub struct PatternSet {
 pub struct RawFilters {
     pub ascii: Option<RawFilter>,
     pub unfolded: Option<RawFilter>,
-}
-
-/// What every match of a raw-view pattern holds: one of its literals with a trigger byte or
-/// one of its anchor words (see [`Anchors::raw_pattern`]).
-#[derive(Debug, Clone)]
-pub struct RawFilter {
-    /// The ASCII trigger bytes, as a [`symbol_set`](super::survey::symbol_set).
-    pub triggers: u128,
-    /// Whether a trigger byte lies beyond ASCII, which the survey does not record.
-    pub wide: bool,
-    /// The literals they stand for, looked for where a trigger byte is (`-` is in prose,
-    /// `rm -rf` is not).
-    pub around: Vec<TriggerLiteral>,
-    /// Whether every anchor word is made of ASCII letters: such a word occurs in a text only
-    /// if it occurs in its word view (normalization never drops or changes an ASCII letter,
-    /// only lowercases it), where the phrase automaton reports it.
-    pub in_view: bool,
-}
-
-impl RawFilter {
-    fn of(needs: RawNeeds) -> Self {
-        Self {
-            triggers: needs.triggers,
-            wide: needs.wide,
-            around: needs.around,
-            in_view: needs
-                .words
-                .iter()
-                .all(|w| w.bytes().all(|b| b.is_ascii_alphabetic())),
-        }
-    }
 }
 
 impl PatternSet {
@@ -494,15 +463,15 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
                 }
                 View::Raw => {
                     let mut filter = |text| {
-                        let needs = anchors.raw_pattern(regex.as_str(), text)?;
-                        for word in &needs.words {
+                        let (filter, words) = anchors.raw_pattern(regex.as_str(), text)?;
+                        for word in words {
                             let anchor = anchor_entry(&mut anchored, word.to_ascii_lowercase());
                             match text {
                                 Text::Ascii => anchor.raw.push(raw.len()),
                                 _ => anchor.raw_unfolded.push(raw.len()),
                             }
                         }
-                        Some(RawFilter::of(needs))
+                        Some(filter)
                     };
                     filters.push(RawFilters {
                         ascii: filter(Text::Ascii),
