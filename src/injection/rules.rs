@@ -299,7 +299,8 @@ impl PhraseSet {
             std::array::from_fn(|k| bounds.get(k + 1).copied().unwrap_or(haystack.len()));
         let mut at: [usize; WALKS] = std::array::from_fn(|k| bounds[k].saturating_sub(overlap));
         let mut sid = [start; WALKS];
-        let mut late: [Vec<(usize, usize, usize)>; WALKS] = std::array::from_fn(|_| Vec::new());
+        // Matches of walks after the first: (walk, pattern, start, end).
+        let mut late = Vec::new();
         while (0..WALKS).all(|k| at[k] < ends[k]) {
             self.step_all(haystack, &ends, &mut at, &mut sid);
             for k in 0..WALKS {
@@ -309,12 +310,12 @@ impl PhraseSet {
                 if k == 0 {
                     self.report(sid[k], at[k], &mut found);
                 } else {
-                    self.report(sid[k], at[k], &mut |p, s, e| late[k].push((p, s, e)));
+                    self.report(sid[k], at[k], &mut |p, s, e| late.push((k, p, s, e)));
                 }
             }
         }
         for k in 0..WALKS {
-            for &(p, s, e) in &late[k] {
+            for &(_, p, s, e) in late.iter().filter(|m| m.0 == k) {
                 found(p, s, e);
             }
             let bound = bounds[k];
