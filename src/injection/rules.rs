@@ -288,16 +288,19 @@ impl PhraseSet {
             .start_state(Anchored::No)
             .expect("an unanchored automaton");
         let overlap = dfa.max_pattern_len();
-        let part = haystack.len() / WALKS;
-        if part <= overlap {
+        // Walks start `stride` apart and each steps `stride + overlap` bytes (the last one
+        // the remainder too), so that they stay side by side to the end.
+        let stride = haystack.len().saturating_sub(overlap) / WALKS;
+        if stride <= overlap {
             self.walk(haystack, 0, start, found);
             return;
         }
+        let mut at: [usize; WALKS] = std::array::from_fn(|k| k * stride);
         // Walk k reports what ends in bounds[k] + 1..=ends[k].
-        let bounds: [usize; WALKS] = std::array::from_fn(|k| k * part);
+        let bounds: [usize; WALKS] =
+            std::array::from_fn(|k| if k == 0 { 0 } else { at[k] + overlap });
         let ends: [usize; WALKS] =
             std::array::from_fn(|k| bounds.get(k + 1).copied().unwrap_or(haystack.len()));
-        let mut at: [usize; WALKS] = std::array::from_fn(|k| bounds[k].saturating_sub(overlap));
         let mut sid = [start; WALKS];
         // Matches of walks after the first: (walk, pattern, start, end).
         let mut late = Vec::new();
