@@ -32,6 +32,7 @@ use std::sync::LazyLock;
 
 use crate::error::{CoreError, ErrorKind, Result};
 use crate::normalize::{normalize, Normalized};
+use required::ByText;
 use rules::{Compiled, Hit, PatternSet, RuleFile, WordPatterns};
 pub use rules::{RuleSpec, View};
 use thread_local::ThreadLocal;
@@ -184,8 +185,7 @@ struct Seen {
     cipher: bool,
     /// The raw-view patterns whose anchors it holds, for ASCII text and for other text
     /// (repeats possible).
-    raw: Vec<usize>,
-    raw_unfolded: Vec<usize>,
+    raw: ByText<Vec<usize>>,
 }
 
 /// Evidence gathered so far: matches, and the weight each rule id contributes.
@@ -288,12 +288,9 @@ impl Scanner {
         let raw = &self.patterns().1;
         if survey.ascii || !required::folds_to_ascii(text) {
             // Cleared text holds no anchor; on the full path the phrase automaton saw them.
-            let seen_raw = if survey.ascii {
-                &seen.raw
-            } else {
-                &seen.raw_unfolded
-            };
-            let anchors = words.as_ref().map(|_| seen_raw.as_slice());
+            let anchors = words
+                .as_ref()
+                .map(|_| seen.raw.get(survey.ascii).as_slice());
             for index in 0..raw.regexes.len() {
                 if raw.may_match(index, text, &survey, anchors) {
                     self.match_pattern(raw, index, text, base, evidence);
@@ -356,8 +353,8 @@ impl Scanner {
                     }
                 }
                 seen.cipher |= anchor.cipher && spaced(bytes, start..end, true, false);
-                seen.raw.extend(&anchor.raw);
-                seen.raw_unfolded.extend(&anchor.raw_unfolded);
+                seen.raw.ascii.extend(&anchor.raw.ascii);
+                seen.raw.unfolded.extend(&anchor.raw.unfolded);
             }
         });
         for (index, regex) in patterns.regexes.iter().enumerate() {

@@ -32,6 +32,33 @@ pub enum Text {
     Unfolded,
 }
 
+/// One `T` for ASCII text and one for other text that holds none of [`FOLDS_TO_ASCII`]: what
+/// the literal analysis answers for [`Text::Ascii`] and [`Text::Unfolded`].
+#[derive(Debug, Clone, Default)]
+pub struct ByText<T> {
+    pub ascii: T,
+    pub unfolded: T,
+}
+
+impl<T> ByText<T> {
+    /// The one for ASCII text if `ascii`, else the one for other text.
+    pub fn get(&self, ascii: bool) -> &T {
+        if ascii {
+            &self.ascii
+        } else {
+            &self.unfolded
+        }
+    }
+
+    /// The one for `text` (`Text::Any` counts as other text).
+    pub fn get_mut(&mut self, text: Text) -> &mut T {
+        match text {
+            Text::Ascii => &mut self.ascii,
+            Text::Any | Text::Unfolded => &mut self.unfolded,
+        }
+    }
+}
+
 /// The characters beyond ASCII that Unicode simple case folding, and so `(?i)`, makes equal
 /// to ASCII letters: KELVIN SIGN (`k`) and LATIN SMALL LETTER LONG S (`s`).
 pub const FOLDS_TO_ASCII: [char; 2] = ['\u{212A}', '\u{017F}'];

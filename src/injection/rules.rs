@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::decode::CIPHER_HINTS;
 use super::gate::{Anchors, Gate, Needed, RawFilter};
-use super::required::Text;
+use super::required::{ByText, Text};
 use super::survey::Survey;
 use crate::error::{CoreError, ErrorKind, Result};
 use crate::normalize::normalize;
@@ -124,7 +124,7 @@ pub struct RuleInfo {
 }
 
 /// Regexes of the raw view. Each pattern has a filter for ASCII text and one for other text
-/// (see [`RawFilters`]) that rule most of them out; the few left run alone. Only on text
+/// (see `filters`) that rule most of them out; the few left run alone. Only on text
 /// holding KELVIN SIGN or LONG S, which the filters do not cover, a `RegexSet` says which
 /// rules match (one pass), then only those rules' regexes run again for spans.
 #[derive(Debug, Clone)]
@@ -132,17 +132,11 @@ pub struct PatternSet {
     pub set: RegexSet,
     pub regexes: Vec<Regex>,
     pub rule: Vec<usize>,
-    pub filters: Vec<RawFilters>,
-}
-
-/// A raw-view pattern's filters: for ASCII text, and for other text without
-/// [`FOLDS_TO_ASCII`](super::required::FOLDS_TO_ASCII), where a class with members beyond
-/// ASCII matches more than its ASCII letters (see [`Text`]). `None`: no usable required
-/// literals, so the pattern runs.
-#[derive(Debug, Clone)]
-pub struct RawFilters {
-    pub ascii: Option<RawFilter>,
-    pub unfolded: Option<RawFilter>,
+    /// Per pattern: its filters for ASCII text, and for other text without
+    /// [`FOLDS_TO_ASCII`](super::required::FOLDS_TO_ASCII), where a class with members beyond
+    /// ASCII matches more than its ASCII letters (see [`Text`]). `None`: no usable required
+    /// literals, so the pattern runs.
+    pub filters: Vec<ByText<Option<RawFilter>>>,
 }
 
 impl PatternSet {
@@ -157,13 +151,7 @@ impl PatternSet {
         survey: &Survey,
         seen: Option<&[usize]>,
     ) -> bool {
-        let filters = &self.filters[index];
-        let filter = if survey.ascii {
-            &filters.ascii
-        } else {
-            &filters.unfolded
-        };
-        let Some(filter) = filter else {
+        let Some(filter) = self.filters[index].get(survey.ascii) else {
             return true;
         };
         seen.is_some_and(|seen| !filter.in_view || seen.contains(&index))
@@ -257,8 +245,7 @@ pub struct Anchor {
     pub patterns: Vec<PatternAnchor>,
     pub cipher: bool,
     /// Raw-view patterns it is an anchor of in ASCII text, and in other text.
-    pub raw: Vec<usize>,
-    pub raw_unfolded: Vec<usize>,
+    pub raw: ByText<Vec<usize>>,
 }
 
 /// Phrases of every rule, and the anchors of the word patterns, in one Aho-Corasick
@@ -480,7 +467,10 @@ fn build_regex(spec: &RuleSpec, pattern: &str) -> Result<Regex> {
         })
 }
 
-fn pattern_set(entries: Vec<(usize, Regex)>, filters: Vec<RawFilters>) -> Result<PatternSet> {
+fn pattern_set(
+    entries: Vec<(usize, Regex)>,
+    filters: Vec<ByText<Option<RawFilter>>>,
+) -> Result<PatternSet> {
     let set = RegexSetBuilder::new(entries.iter().map(|(_, r)| r.as_str()))
         .size_limit(REGEX_SIZE_LIMIT * 64)
         .dfa_size_limit(REGEX_SIZE_LIMIT * 64)
@@ -567,14 +557,11 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
                         let (filter, words) = anchors.raw_pattern(regex.as_str(), text)?;
                         for word in words {
                             let anchor = anchor_entry(&mut anchored, word.to_ascii_lowercase());
-                            match text {
-                                Text::Ascii => anchor.raw.push(raw.len()),
-                                _ => anchor.raw_unfolded.push(raw.len()),
-                            }
+                            anchor.raw.get_mut(text).push(raw.len());
                         }
                         Some(filter)
                     };
-                    filters.push(RawFilters {
+                    filters.push(ByText {
                         ascii: filter(Text::Ascii),
                         unfolded: filter(Text::Unfolded),
                     });
@@ -590,8 +577,8 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
     }
     for (word, mut anchor) in anchored {
         anchor.patterns.dedup();
-        anchor.raw.dedup();
-        anchor.raw_unfolded.dedup();
+        anchor.raw.ascii.dedup();
+        anchor.raw.unfolded.dedup();
         phrases.push(word);
         hits.push(Hit::Anchor(anchor));
     }

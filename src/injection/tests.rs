@@ -354,7 +354,7 @@ fn ascii_texts_skip_only_raw_patterns_that_cannot_match() {
     for text in texts_and_joins().iter().filter(|t| t.is_ascii()) {
         let view = normalize(text);
         let seen = scanner.match_words(&view, view.as_str(), 0, &mut Evidence::default());
-        let (s, h) = raw_skips(text, Some(&seen.raw));
+        let (s, h) = raw_skips(text, Some(&seen.raw.ascii));
         skipped += s;
         held += h;
     }
@@ -385,7 +385,7 @@ fn texts_beyond_ascii_skip_only_raw_patterns_that_cannot_match() {
             }
             let view = normalize(&text);
             let seen = scanner.match_words(&view, view.as_str(), 0, &mut Evidence::default());
-            let (s, h) = raw_skips(&text, Some(&seen.raw_unfolded));
+            let (s, h) = raw_skips(&text, Some(&seen.raw.unfolded));
             skipped += s;
             held += h;
         }
