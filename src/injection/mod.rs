@@ -17,6 +17,7 @@
 //! assert!(!ravelin::injection::scan("How do I bake bread?").flagged);
 //! ```
 
+mod bytewise;
 mod decode;
 mod features;
 mod gate;
@@ -367,7 +368,7 @@ impl Scanner {
             };
             let info = &self.compiled.rules[patterns.rule[index]];
             for m in regex
-                .find_iter(&view[range.clone()])
+                .find_iter(&bytes[range.clone()])
                 .take(MAX_SPANS_PER_RULE)
             {
                 let span = to_original(range.start + m.start(), range.start + m.end());

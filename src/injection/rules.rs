@@ -6,6 +6,7 @@ use std::sync::Arc;
 use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::{dfa, Anchored, MatchKind};
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use regex_automata::meta;
 use serde::Deserialize;
 
 use super::decode::CIPHER_HINTS;
@@ -167,7 +168,8 @@ impl PatternSet {
 /// costs more than those few regexes (its lazy DFA keeps meeting new state combinations).
 #[derive(Debug, Clone, Default)]
 pub struct WordPatterns {
-    pub regexes: Vec<Regex>,
+    /// Each searches the view's bytes (see [`super::bytewise`]).
+    pub regexes: Vec<meta::Regex>,
     pub rule: Vec<usize>,
     /// Per pattern: whether it runs whatever the text (it has no anchor).
     pub always: Vec<bool>,
@@ -194,18 +196,18 @@ pub enum Hit {
 }
 
 impl WordPatterns {
-    /// Adds the pattern of rule `rule`, `needs` its required sets (see [`Anchors::pattern`]),
-    /// whose strings it enters in `anchored`.
+    /// Adds `pattern` of rule `rule`, compiled as `regex`, `needs` its required sets (see
+    /// [`Anchors::pattern`]), whose strings it enters in `anchored`.
     fn push(
         &mut self,
         rule: usize,
-        regex: Regex,
+        (pattern, regex): (&str, meta::Regex),
         needs: Vec<Vec<Needed>>,
         anchored: &mut Vec<(String, Anchor)>,
     ) {
-        let pattern = self.regexes.len();
         self.always.push(needs.is_empty());
-        self.reach.push(super::reach::max_spaces(regex.as_str()));
+        self.reach.push(super::reach::max_spaces(pattern));
+        let pattern = self.regexes.len();
         self.sets
             .push((0..needs.len()).fold(0u8, |all, set| all | 1 << set));
         for (set, needs) in (0u8..).zip(needs) {
@@ -445,26 +447,44 @@ fn expand_slots(pattern: &str, slots: &Slots) -> String {
     out
 }
 
-fn build_regex(spec: &RuleSpec, pattern: &str) -> Result<Regex> {
-    // The flag goes into the pattern text, which the `RegexSet` is built from as well.
-    // `\b` means an ASCII word boundary: a Unicode `\b` makes the lazy DFA give up on any
-    // non-ASCII text and fall back to an NFA a hundred times slower.
+/// A rule's pattern as it is compiled. `\b` means an ASCII word boundary: a Unicode `\b`
+/// makes the lazy DFA give up on any non-ASCII text and fall back to an NFA a hundred times
+/// slower. The raw view's flag goes into the text, which its `RegexSet` is built from as well.
+fn pattern_text(spec: &RuleSpec, pattern: &str) -> String {
     let pattern = pattern.replace(r"\b", r"(?-u:\b)");
-    let pattern = match spec.view {
+    match spec.view {
         View::Raw => format!("(?i:{pattern})"),
         View::Words => format!("(?:{pattern})"),
-    };
-    RegexBuilder::new(&pattern)
+    }
+}
+
+fn raw_regex(spec: &RuleSpec, pattern: &str) -> Result<Regex> {
+    RegexBuilder::new(pattern)
         .size_limit(REGEX_SIZE_LIMIT)
         .dfa_size_limit(DFA_CACHE_LIMIT)
         .nest_limit(REGEX_NEST_LIMIT)
         .build()
-        .map_err(|e| {
-            CoreError::new(
-                ErrorKind::InvalidRule,
-                format!("rule {:?}: invalid pattern: {e}", spec.id),
-            )
-        })
+        .map_err(|e| invalid_pattern(spec, e))
+}
+
+/// A word-view regex, with the limits of `raw_regex`, searching the view's bytes.
+fn word_regex(spec: &RuleSpec, pattern: &str) -> Result<meta::Regex> {
+    let hir = regex_syntax::ParserBuilder::new()
+        .nest_limit(REGEX_NEST_LIMIT)
+        .build()
+        .parse(pattern)
+        .map_err(|e| invalid_pattern(spec, e))?;
+    let config = meta::Config::new()
+        .nfa_size_limit(Some(REGEX_SIZE_LIMIT))
+        .hybrid_cache_capacity(DFA_CACHE_LIMIT);
+    super::bytewise::compile(hir, config).map_err(|e| invalid_pattern(spec, e))
+}
+
+fn invalid_pattern(spec: &RuleSpec, problem: impl std::fmt::Display) -> CoreError {
+    CoreError::new(
+        ErrorKind::InvalidRule,
+        format!("rule {:?}: invalid pattern: {problem}", spec.id),
+    )
 }
 
 fn pattern_set(
@@ -546,15 +566,17 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
             });
         }
         if let Some(pattern) = &spec.pattern {
-            let regex = build_regex(spec, &expand_slots(pattern, slots))?;
+            let pattern = pattern_text(spec, &expand_slots(pattern, slots));
             match spec.view {
                 View::Words => {
-                    let needs = anchors.pattern(regex.as_str()).unwrap_or_default();
-                    words.push(index, regex, needs, &mut anchored);
+                    let regex = word_regex(spec, &pattern)?;
+                    let needs = anchors.pattern(&pattern).unwrap_or_default();
+                    words.push(index, (&pattern, regex), needs, &mut anchored);
                 }
                 View::Raw => {
+                    let regex = raw_regex(spec, &pattern)?;
                     let mut filter = |text| {
-                        let (filter, words) = anchors.raw_pattern(regex.as_str(), text)?;
+                        let (filter, words) = anchors.raw_pattern(&pattern, text)?;
                         for word in words {
                             let anchor = anchor_entry(&mut anchored, word.to_ascii_lowercase());
                             anchor.raw.get_mut(text).push(raw.len());
