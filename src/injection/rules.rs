@@ -196,18 +196,19 @@ pub enum Hit {
 }
 
 impl WordPatterns {
-    /// Adds `pattern` of rule `rule`, compiled as `regex`, `needs` its required sets (see
-    /// [`Anchors::pattern`]), whose strings it enters in `anchored`.
+    /// Adds the pattern of rule `rule`, written `source` and compiled as `regex`, `needs` its
+    /// required sets (see [`Anchors::pattern`]), whose strings it enters in `anchored`.
     fn push(
         &mut self,
         rule: usize,
-        (pattern, regex): (&str, meta::Regex),
+        source: &str,
+        regex: meta::Regex,
         needs: Vec<Vec<Needed>>,
         anchored: &mut Vec<(String, Anchor)>,
     ) {
-        self.always.push(needs.is_empty());
-        self.reach.push(super::reach::max_spaces(pattern));
         let pattern = self.regexes.len();
+        self.always.push(needs.is_empty());
+        self.reach.push(super::reach::max_spaces(source));
         self.sets
             .push((0..needs.len()).fold(0u8, |all, set| all | 1 << set));
         for (set, needs) in (0u8..).zip(needs) {
@@ -571,7 +572,7 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
                 View::Words => {
                     let regex = word_regex(spec, &pattern)?;
                     let needs = anchors.pattern(&pattern).unwrap_or_default();
-                    words.push(index, (&pattern, regex), needs, &mut anchored);
+                    words.push(index, &pattern, regex, needs, &mut anchored);
                 }
                 View::Raw => {
                     let regex = raw_regex(spec, &pattern)?;
