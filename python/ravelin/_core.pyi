@@ -48,7 +48,7 @@ class Scanner:
     (default 1.0) and either ``phrases`` (str or list of str, matched as whole words after
     normalization) or ``pattern`` (a regex on the normalized word view, or on the original
     text with ``view="raw"``). Raises ``InvalidRuleError`` naming a bad rule, ``ValueError``
-    naming ``threshold`` when it is outside (0, 1] (None: the default, 0.44), and
+    naming ``threshold`` when it is outside (0, 1] (None: the default, 0.445), and
     ``UnknownNameError`` for an unknown id in ``disabled_rules``.
     """
 

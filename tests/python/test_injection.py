@@ -42,10 +42,10 @@ def test_result_shape_and_reprs() -> None:
 def test_threshold_controls_the_verdict() -> None:
     text = "Pretend you are a wizard."
     score = ravelin.scan(text).score
-    assert 0.0 < score < 0.44
+    assert 0.0 < score < 0.445
     assert ravelin.Scanner(threshold=score).scan(text).flagged
     assert not ravelin.Scanner(threshold=1.0).scan(text).flagged
-    assert ravelin.Scanner().threshold == pytest.approx(0.44)
+    assert ravelin.Scanner().threshold == pytest.approx(0.445)
 
 
 @pytest.mark.parametrize("bad", [0.0, -0.5, 1.01, 1e300, float("nan"), float("inf")])
