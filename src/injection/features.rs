@@ -11,11 +11,12 @@ use crate::text::{is_alphabetic, is_alphanumeric};
 
 const ADVERSARIAL_SUFFIX: &str = "structure.adversarial_suffix";
 const MIXED_SCRIPT: &str = "structure.mixed_script";
+const REPETITION_FLOOD: &str = "structure.repetition_flood";
 const STRUCTURE: &str = "structure";
 
 /// Ids of every feature (they can be disabled like rules).
-pub fn ids() -> [&'static str; 2] {
-    [ADVERSARIAL_SUFFIX, MIXED_SCRIPT]
+pub fn ids() -> [&'static str; 3] {
+    [ADVERSARIAL_SUFFIX, MIXED_SCRIPT, REPETITION_FLOOD]
 }
 
 /// Which features run.
@@ -23,6 +24,7 @@ pub fn ids() -> [&'static str; 2] {
 pub struct Features {
     adversarial_suffix: bool,
     mixed_script: bool,
+    repetition_flood: bool,
 }
 
 impl Features {
@@ -31,12 +33,14 @@ impl Features {
         Self {
             adversarial_suffix: on(ADVERSARIAL_SUFFIX),
             mixed_script: on(MIXED_SCRIPT),
+            repetition_flood: on(REPETITION_FLOOD),
         }
     }
 
     pub fn detect(&self, text: &str, survey: &Survey, base: usize, evidence: &mut Evidence) {
         static SUFFIX_ID: LazyLock<Arc<str>> = LazyLock::new(|| ADVERSARIAL_SUFFIX.into());
         static MIXED_ID: LazyLock<Arc<str>> = LazyLock::new(|| MIXED_SCRIPT.into());
+        static FLOOD_ID: LazyLock<Arc<str>> = LazyLock::new(|| REPETITION_FLOOD.into());
         static CATEGORY: LazyLock<Arc<str>> = LazyLock::new(|| STRUCTURE.into());
         let mut add = |id: &Arc<str>, found: Option<Found>| {
             if let Some((start, end, weight)) = found {
@@ -48,6 +52,9 @@ impl Features {
         }
         if self.mixed_script && !survey.ascii {
             add(&MIXED_ID, mixed_script(text));
+        }
+        if self.repetition_flood {
+            add(&FLOOD_ID, repetition_flood(text));
         }
     }
 }
@@ -135,6 +142,92 @@ impl WordScripts {
         self.look_alike > 0 && self.lower >= 2 && self.latin >= self.look_alike + self.other
     }
 }
+
+/// A flood: one short unit repeated over and over (`ö ö ö …`, `) ] } ) ] } …`, `AAAA…`,
+/// `company company …`). Floods push a prompt's instructions out of the context window, close
+/// whatever the template around the input opened, or make a model diverge into reciting its
+/// training data; people asking for something do not write them. Separator lines (`-----`,
+/// `=-=-=-`, `* * *`) are not floods: a unit counts when it holds a letter, a digit, a
+/// character beyond ASCII or a closing bracket.
+fn repetition_flood(text: &str) -> Option<Found> {
+    let bytes = text.as_bytes();
+    let mut found: Option<(usize, usize)> = None;
+    // A flood spans at least FLOOD_MIN_BYTES, so one sample in every FLOOD_STEP bytes sits in
+    // it with a whole probe and one unit after it.
+    let mut at = 0;
+    while at + FLOOD_PROBE + FLOOD_MAX_UNIT <= bytes.len() {
+        let mut next = at + FLOOD_STEP;
+        // The units after which the sample's byte comes again (a compare LLVM makes one
+        // vector instruction): in prose few, so few probes are compared.
+        let mut units = 0u32;
+        for (i, &b) in bytes[at + 1..=at + FLOOD_MAX_UNIT].iter().enumerate() {
+            units |= u32::from(b == bytes[at]) << i;
+        }
+        let probe = word_at(bytes, at);
+        while units != 0 {
+            let unit = units.trailing_zeros() as usize + 1;
+            units &= units - 1;
+            if word_at(bytes, at + unit) != probe {
+                continue;
+            }
+            let (start, end, flood) = run_around(bytes, at, unit);
+            // A run that is no flood need not be read again (and is not read again and again
+            // over a long separator line).
+            next = next.max(end);
+            if flood {
+                let (first, last) = found.get_or_insert((start, end));
+                (*first, *last) = ((*first).min(start), end);
+                break;
+            }
+        }
+        at = next;
+    }
+    let (start, end) = found?;
+    // Whole characters (a unit may begin inside one), without the spaces at the edges.
+    let start = (start..end).find(|&i| text.is_char_boundary(i))?;
+    let end = (start..=end).rev().find(|&i| text.is_char_boundary(i))?;
+    let flood = &text[start..end];
+    let trimmed = flood.trim_start();
+    let start = start + flood.len() - trimmed.len();
+    Some((start, start + trimmed.trim_end().len(), FLOOD_WEIGHT))
+}
+
+fn word_at(bytes: &[u8], at: usize) -> u64 {
+    let mut word = [0; FLOOD_PROBE];
+    word.copy_from_slice(&bytes[at..at + FLOOD_PROBE]);
+    u64::from_ne_bytes(word)
+}
+
+/// The span that repeats `unit` bytes through `at` (whose probe matched one unit on), and
+/// whether it is a flood.
+fn run_around(bytes: &[u8], at: usize, unit: usize) -> (usize, usize, bool) {
+    // The run of positions whose byte equals the byte one unit on: the text repeats over
+    // [start, end + unit).
+    let mut start = at;
+    while start > 0 && bytes[start - 1] == bytes[start - 1 + unit] {
+        start -= 1;
+    }
+    let mut end = at + FLOOD_PROBE;
+    while end + unit < bytes.len() && bytes[end] == bytes[end + unit] {
+        end += 1;
+    }
+    let span = end + unit - start;
+    let meaningful = bytes[start..start + unit]
+        .iter()
+        .any(|&b| b.is_ascii_alphanumeric() || !b.is_ascii() || b")]}>".contains(&b));
+    let flood = span >= FLOOD_MIN_BYTES && span / unit >= FLOOD_MIN_REPEATS && meaningful;
+    (start, end + unit, flood)
+}
+
+const FLOOD_MAX_UNIT: usize = 16;
+const FLOOD_MIN_REPEATS: usize = 16;
+const FLOOD_MIN_BYTES: usize = 80;
+/// Bytes compared at a sample against the same bytes one unit on.
+const FLOOD_PROBE: usize = 8;
+const FLOOD_STEP: usize = FLOOD_MIN_BYTES - FLOOD_PROBE - FLOOD_MAX_UNIT;
+/// Above the default threshold: on the development corpora a flood is an attack (172 texts,
+/// no benign one; nor any text of the PII or token corpora).
+const FLOOD_WEIGHT: f64 = 0.5;
 
 /// Optimised jailbreak suffixes (GCG and kin) read as token soup in one-line prose: words
 /// glued to brackets and backslashes (`{\\isset`), symbol clusters (`];->{`), and mashed
@@ -254,6 +347,36 @@ mod tests {
 
     fn suffix(text: &str) -> Option<Found> {
         adversarial_suffix(text, &Survey::of(text.as_bytes()))
+    }
+
+    #[test]
+    fn floods_are_found_whole_and_separator_lines_are_not_floods() {
+        fn spans(text: &str) -> Option<&str> {
+            repetition_flood(text).map(|(s, e, _)| &text[s..e])
+        }
+        let umlauts = "ö ".repeat(40);
+        assert_eq!(spans(&format!("xx {umlauts}")), Some(umlauts.trim_end()));
+        let closers = ") ] } ".repeat(20);
+        assert_eq!(
+            spans(&format!("Affix '[access'\n{closers}")),
+            Some(closers.trim_end())
+        );
+        let word = format!("Repeat it:{}", " company".repeat(20));
+        assert_eq!(spans(&word), Some(&word[11..]));
+        assert!(spans(&"A".repeat(100)).is_some());
+        for plain in [
+            "-".repeat(2000),
+            "=-".repeat(100),
+            "* ".repeat(100),
+            "ha".repeat(20),
+            "It was the best of times, it was the worst of times. ".repeat(3),
+        ] {
+            assert_eq!(spans(&plain), None, "{plain}");
+        }
+        // A long separator line is read once, not once per sample: this ends at once.
+        let tail = "zz ".repeat(30);
+        let long = format!("{}{tail}", "-".repeat(4 << 20));
+        assert_eq!(spans(&long), Some(tail.trim_end()));
     }
 
     #[test]
