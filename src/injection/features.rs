@@ -157,24 +157,34 @@ fn repetition_flood(text: &str) -> Option<Found> {
     let mut at = 0;
     while at + FLOOD_PROBE + FLOOD_MAX_UNIT <= bytes.len() {
         let mut next = at + FLOOD_STEP;
-        // The units after which the sample's byte comes again (a compare LLVM makes one
-        // vector instruction): in prose few, so few probes are compared.
-        let mut units = 0u32;
-        for (i, &b) in bytes[at + 1..=at + FLOOD_MAX_UNIT].iter().enumerate() {
-            units |= u32::from(b == bytes[at]) << i;
-        }
+        // The units after which the sample's byte comes again (in prose few, so few probes
+        // are compared).
+        let ahead = bytes[at + 1..=at + FLOOD_MAX_UNIT]
+            .try_into()
+            .expect("16 bytes");
+        let mut units = equal_bits(ahead, bytes[at]);
         let probe = word_at(bytes, at);
+        // The bytes from the sample on that can make a unit a flood's, once a probe matches.
+        let mut marks = None;
         while units != 0 {
             let unit = units.trailing_zeros() as usize + 1;
             units &= units - 1;
             if word_at(bytes, at + unit) != probe {
                 continue;
             }
-            let (start, end, flood) = run_around(bytes, at, unit);
-            // A run that is no flood need not be read again (and is not read again and again
-            // over a long separator line).
+            let marks = *marks.get_or_insert_with(|| {
+                let window = bytes[at..at + FLOOD_MAX_UNIT].iter().enumerate();
+                window.fold(0u32, |marks, (i, &b)| {
+                    marks | u32::from(marks_a_flood(b)) << i
+                })
+            });
+            // A separator line (`-----`, `=-=-`) is passed over without reading it to its end.
+            if marks & ((1 << unit) - 1) == 0 {
+                continue;
+            }
+            let (start, end) = run_around(bytes, at, unit);
             next = next.max(end);
-            if flood {
+            if end - start >= FLOOD_MIN_BYTES && (end - start) / unit >= FLOOD_MIN_REPEATS {
                 let (first, last) = found.get_or_insert((start, end));
                 (*first, *last) = ((*first).min(start), end);
                 break;
@@ -192,15 +202,47 @@ fn repetition_flood(text: &str) -> Option<Found> {
     Some((start, start + trimmed.trim_end().len(), FLOOD_WEIGHT))
 }
 
+/// Bit `k` set where `ahead[k]` is `b`.
+fn equal_bits(ahead: &[u8; 16], b: u8) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    return sse2::equal_bits(ahead, b);
+    #[cfg(not(target_arch = "x86_64"))]
+    return bytewise_equal_bits(ahead, b);
+}
+
+/// The portable `equal_bits` (and the SIMD one's oracle in tests).
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn bytewise_equal_bits(ahead: &[u8; 16], b: u8) -> u32 {
+    let bits = ahead.iter().enumerate();
+    bits.fold(0, |bits, (k, &a)| bits | u32::from(a == b) << k)
+}
+
+/// SSE2, part of every x86-64 CPU: the sixteen compares in one. The only `unsafe` here is the
+/// intrinsics, sound on any x86-64 CPU.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod sse2 {
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
+
+    use crate::simd::signed;
+
+    pub(super) fn equal_bits(ahead: &[u8; 16], b: u8) -> u32 {
+        // SAFETY: SSE2 is part of every x86-64 CPU; the load reads the array's 16 bytes.
+        unsafe {
+            let x = _mm_loadu_si128(ahead.as_ptr().cast());
+            _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(signed(b)))) as u32
+        }
+    }
+}
+
 fn word_at(bytes: &[u8], at: usize) -> u64 {
     let mut word = [0; FLOOD_PROBE];
     word.copy_from_slice(&bytes[at..at + FLOOD_PROBE]);
     u64::from_ne_bytes(word)
 }
 
-/// The span that repeats `unit` bytes through `at` (whose probe matched one unit on), and
-/// whether it is a flood.
-fn run_around(bytes: &[u8], at: usize, unit: usize) -> (usize, usize, bool) {
+/// The span that repeats `unit` bytes through `at` (whose probe matched one unit on).
+fn run_around(bytes: &[u8], at: usize, unit: usize) -> (usize, usize) {
     // The run of positions whose byte equals the byte one unit on: the text repeats over
     // [start, end + unit).
     let mut start = at;
@@ -211,12 +253,13 @@ fn run_around(bytes: &[u8], at: usize, unit: usize) -> (usize, usize, bool) {
     while end + unit < bytes.len() && bytes[end] == bytes[end + unit] {
         end += 1;
     }
-    let span = end + unit - start;
-    let meaningful = bytes[start..start + unit]
-        .iter()
-        .any(|&b| b.is_ascii_alphanumeric() || !b.is_ascii() || b")]}>".contains(&b));
-    let flood = span >= FLOOD_MIN_BYTES && span / unit >= FLOOD_MIN_REPEATS && meaningful;
-    (start, end + unit, flood)
+    (start, end + unit)
+}
+
+/// Whether a flood's unit holding `b` counts: a letter, a digit, a character beyond ASCII or
+/// a closing bracket.
+fn marks_a_flood(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || !b.is_ascii() || matches!(b, b')' | b']' | b'}' | b'>')
 }
 
 const FLOOD_MAX_UNIT: usize = 16;
@@ -347,6 +390,25 @@ mod tests {
 
     fn suffix(text: &str) -> Option<Found> {
         adversarial_suffix(text, &Survey::of(text.as_bytes()))
+    }
+
+    #[test]
+    fn equal_bits_match_the_portable_version() {
+        let mut seed = 5u64;
+        for _ in 0..2000 {
+            let mut ahead = [0u8; 16];
+            for b in &mut ahead {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                *b = b"ab\xff-"[(seed >> 33) as usize % 4];
+            }
+            for b in [b'a', b'b', 0xff, b'-', b'z'] {
+                assert_eq!(
+                    equal_bits(&ahead, b),
+                    bytewise_equal_bits(&ahead, b),
+                    "{ahead:?} {b}"
+                );
+            }
+        }
     }
 
     #[test]
