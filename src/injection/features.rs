@@ -185,8 +185,7 @@ fn repetition_flood(text: &str) -> Option<Found> {
             let (start, end) = run_around(bytes, at, unit);
             next = next.max(end);
             if end - start >= FLOOD_MIN_BYTES && (end - start) / unit >= FLOOD_MIN_REPEATS {
-                let (first, last) = found.get_or_insert((start, end));
-                (*first, *last) = ((*first).min(start), end);
+                found = Some((found.map_or(start, |(first, _)| first), end));
                 break;
             }
         }
@@ -235,6 +234,7 @@ mod sse2 {
     }
 }
 
+/// The probe's bytes at `at` as one word, compared in one instruction.
 fn word_at(bytes: &[u8], at: usize) -> u64 {
     let mut word = [0; FLOOD_PROBE];
     word.copy_from_slice(&bytes[at..at + FLOOD_PROBE]);
