@@ -204,7 +204,7 @@ fn repetition_flood(text: &str) -> Option<Found> {
 /// Bit `k` set where `ahead[k]` is `b`.
 fn equal_bits(ahead: &[u8; 16], b: u8) -> u32 {
     #[cfg(target_arch = "x86_64")]
-    return sse2::equal_bits(ahead, b);
+    return crate::simd::equal_bits(ahead, b);
     #[cfg(not(target_arch = "x86_64"))]
     return bytewise_equal_bits(ahead, b);
 }
@@ -214,24 +214,6 @@ fn equal_bits(ahead: &[u8; 16], b: u8) -> u32 {
 fn bytewise_equal_bits(ahead: &[u8; 16], b: u8) -> u32 {
     let bits = ahead.iter().enumerate();
     bits.fold(0, |bits, (k, &a)| bits | u32::from(a == b) << k)
-}
-
-/// SSE2, part of every x86-64 CPU: the sixteen compares in one. The only `unsafe` here is the
-/// intrinsics, sound on any x86-64 CPU.
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-mod sse2 {
-    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
-
-    use crate::simd::signed;
-
-    pub(super) fn equal_bits(ahead: &[u8; 16], b: u8) -> u32 {
-        // SAFETY: SSE2 is part of every x86-64 CPU; the load reads the array's 16 bytes.
-        unsafe {
-            let x = _mm_loadu_si128(ahead.as_ptr().cast());
-            _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(signed(b)))) as u32
-        }
-    }
 }
 
 /// The probe's bytes at `at` as one word, compared in one instruction.
