@@ -441,7 +441,8 @@ class GuardInspector:
     def inspect(self, value: object) -> InputReport:
         """Finds the prompts in a parsed JSON body (dicts, lists, str); unless one is too long,
         scans them, applies the PII policy (replacing redacted prompts in place, unless the
-        request is refused) and estimates their tokens."""
+        request is refused; a prompt with lone surrogates is replaced by the text checked, with
+        U+FFFD for each) and estimates their tokens."""
     def clean_output(self, body: bytes) -> int | None:
         """The token estimate of a JSON response body that passes the output policy unchanged
         (no string holds the canary or, with ``output_pii``, an entity); None when it needs the

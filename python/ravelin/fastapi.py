@@ -161,7 +161,7 @@ class Guard(SecurityBase):
                 # Starlette caches this object and FastAPI validates the endpoint's body from it,
                 # so prompts redacted in place here are what the endpoint receives.
                 parsed = await request.json()
-            except ValueError:
+            except (ValueError, RecursionError):
                 parsed = pipeline._UNPARSED  # the pipeline reports it, in its order
         await guard.ainspect(ctx, body, parsed)
         return ctx

@@ -93,6 +93,8 @@ class Guard:
                     raise PayloadTooLargeError("body_bytes") from None
                 except BadRequest:
                     raise InvalidRequestError("malformed_json") from None
+                except RecursionError:  # nested deeper than the JSON parser goes
+                    raise InvalidRequestError("json_too_deep") from None
                 guard.inspect(ctx, body, parsed)
                 try:
                     response = current_app.make_response(view(*args, **kwargs))

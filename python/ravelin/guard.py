@@ -584,14 +584,14 @@ class Guard:
                 return body
             try:
                 value = json.loads(body)
-            except ValueError:
+            except (ValueError, RecursionError):
                 kind = "text"  # a handler mislabelled its output: still inspect it as text
             else:
                 ctx.output_tokens += self._tokens(body.decode("utf-8", "replace"))
                 value, changed = self.filter_json(ctx, value)
                 if not changed:
                     return body
-                return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+                return _json_text(value).encode()
         if kind in ("text", "stream"):
             text = body.decode("utf-8", "replace")
             ctx.output_tokens += self._tokens(text)
@@ -740,7 +740,10 @@ class StreamFilter:
             else:
                 fields.append(line)
         if not data:
-            return raw + "\n\n"  # comments, keep-alives, event/id/retry-only events
+            # Comments, keep-alives, event/id/retry-only events: no text of the answer, but
+            # what a client may still read is checked whole (a handler writing text without
+            # `data:` would otherwise pass it unfiltered).
+            return self._guard.filter_text(self._ctx, raw) + "\n\n"
         payload = "\n".join(data)
         if payload == "[DONE]":
             return self._flush() + raw + "\n\n"
@@ -755,7 +758,7 @@ class StreamFilter:
             container, key = slots[0]
             container[key] = self._text.feed(container[key])
             self._template = (fields, value, slots[0])
-        return _sse(fields, json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+        return _sse(fields, _json_text(value))
 
     def _flush(self) -> str:
         """Held-back text as one more event (shaped like the last delta event, if any)."""
@@ -766,7 +769,7 @@ class StreamFilter:
             return _sse([], rest)
         fields, value, (container, key) = self._template
         container[key] = rest
-        return _sse(fields, json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+        return _sse(fields, _json_text(value))
 
 
 @functools.lru_cache(maxsize=64)
@@ -782,8 +785,19 @@ def _json_container(payload: str) -> Any:
         return None
     try:
         return json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
+
+
+def _json_text(value: Any) -> str:
+    """Compact JSON of a filtered value. Lone surrogates (from ``\\ud800``-style escapes in the
+    handler's output) stay escaped, so that the text still encodes as UTF-8."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":"))
+    return text
 
 
 def _sse(fields: list[str], data: str) -> str:

@@ -9,8 +9,15 @@ use pyo3::types::PyString;
 /// one code point for one, so code-point offsets computed on the result stay valid for the
 /// caller's original string.
 pub fn text<'a>(s: &'a Bound<'_, PyString>) -> Cow<'a, str> {
-    s.to_cow()
-        .unwrap_or_else(|_| Cow::Owned(replace_surrogates(s)))
+    text_and_replaced(s).0
+}
+
+/// [`text`], and whether it replaced lone surrogates.
+pub fn text_and_replaced<'a>(s: &'a Bound<'_, PyString>) -> (Cow<'a, str>, bool) {
+    match s.to_cow() {
+        Ok(text) => (text, false),
+        Err(_) => (Cow::Owned(replace_surrogates(s)), true),
+    }
 }
 
 /// `to_string_lossy` turns one surrogate (3 bytes under `surrogatepass`) into 3 U+FFFD,

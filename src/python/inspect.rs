@@ -207,8 +207,8 @@ impl PyGuardInspector {
     }
 
     /// Finds the prompts in a parsed JSON body; unless one is longer than `max_field_chars`,
-    /// scans them, applies the PII policy (redacting in place, unless the request is refused)
-    /// and estimates their tokens.
+    /// scans them, applies the PII policy (redacting in place, unless the request is refused;
+    /// lone surrogates become U+FFFD in place too) and estimates their tokens.
     fn inspect(&self, value: &Bound<'_, PyAny>) -> PyResult<PyInputReport> {
         let py = value.py();
         let (slots, texts) = self.slots(value)?;
@@ -232,10 +232,16 @@ impl PyGuardInspector {
                 return Ok(report);
             }
         }
-        let owned: Vec<String> = texts
+        // A prompt with lone surrogates (a client cutting an emoji in two) is checked with
+        // U+FFFD in their place, and the endpoint gets that checked text: the original cannot
+        // be encoded as UTF-8 on its way to a model, nor would it be what was checked.
+        let (owned, replaced): (Vec<String>, Vec<bool>) = texts
             .iter()
-            .map(|t| convert::text(t).into_owned())
-            .collect();
+            .map(|t| {
+                let (text, lone) = convert::text_and_replaced(t);
+                (text.into_owned(), lone)
+            })
+            .unzip();
         let counter = self.counter()?;
         let detector = Detector::global();
         let scanner: &Scanner = self
@@ -260,12 +266,20 @@ impl PyGuardInspector {
             py.detach(work)
         }?;
         let refused = !found.blocked.is_empty() || (found.flagged && self.block_injection);
-        if !refused && found.redacted.iter().any(Option::is_some) {
+        // Per prompt, the text the endpoint gets instead of its own, if any.
+        let changed: Vec<Option<&str>> = found
+            .redacted
+            .iter()
+            .zip(&owned)
+            .zip(&replaced)
+            .map(|((red, text), &replaced)| red.as_deref().or(replaced.then_some(text.as_str())))
+            .collect();
+        if !refused && changed.iter().any(Option::is_some) {
             let mut prompts: Vec<Py<PyString>> =
                 report.prompts.iter().map(|p| p.clone_ref(py)).collect();
-            for ((slot, red), prompt) in slots.into_iter().zip(&found.redacted).zip(&mut prompts) {
-                let Some(red) = red else { continue };
-                let text = PyString::new(py, red);
+            for ((slot, new), prompt) in slots.into_iter().zip(&changed).zip(&mut prompts) {
+                let Some(new) = new else { continue };
+                let text = PyString::new(py, new);
                 match slot {
                     Slot::Key(dict, key) => dict.set_item(key, &text)?,
                     Slot::Index(list, i) => list.set_item(i, &text)?,

@@ -178,3 +178,22 @@ def test_anonymous_clients_are_limited_per_ip_and_forwarded_for_needs_trust():
 def test_scoped_routes_need_a_key_even_when_anonymous_access_is_on():
     app = make_app(Guard(Policy(require_key=False)))
     assert call(app, "POST", "/echo", json={"prompt": "x"}).status_code == 403
+
+
+def test_a_body_nested_past_the_json_parser_is_422_not_500(store):
+    app = make_app(Guard(keys=store))
+    key = store.create("u", ["chat"]).key
+    deep = b"[" * 100_000 + b"]" * 100_000
+    # /echo: FastAPI parses its body model first; /tight has none, so the guard parses.
+    for path in ("/echo", "/tight"):
+        headers = {**auth(key), "Content-Type": "application/json"}
+        r = call(app, "POST", path, content=deep, headers=headers)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request", path
+
+
+def test_half_an_emoji_reaches_the_endpoint_as_a_replacement_character(store):
+    app = make_app(Guard(keys=store))
+    key = store.create("u", ["chat"]).key
+    headers = {**auth(key), "Content-Type": "application/json"}
+    r = call(app, "POST", "/echo", content=b'{"prompt": "cut \\ud83d"}', headers=headers)
+    assert r.status_code == 200 and r.json()["echo"] == "cut \ufffd"

@@ -145,3 +145,11 @@ def test_protect_before_init_app_is_a_clear_error(store):
     app.config["PROPAGATE_EXCEPTIONS"] = True
     with pytest.raises(RuntimeError, match="init_app"):
         app.test_client().post("/x")
+
+
+def test_a_body_nested_past_the_json_parser_is_422_not_500(store):
+    client = make_app(store).test_client()
+    key = store.create("u", ["chat"]).key
+    headers = {**auth(key), "Content-Type": "application/json"}
+    r = client.post("/echo", data=b"[" * 100_000, headers=headers)
+    assert r.status_code == 422 and r.json["error"]["code"] == "invalid_request"

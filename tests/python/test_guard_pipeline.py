@@ -134,6 +134,13 @@ def test_odd_text_is_inspected_not_crashed_on(store):
     odd = json.dumps({"prompt": "nul\x00 lone \ud800 surrogate " + EMAIL}).encode()
     ctx, parsed = run(guard, request(key, odd))
     assert parsed["prompt"].endswith("<EMAIL_ADDRESS>") and "\x00" in parsed["prompt"]
+    # Half an emoji (a client cutting a string in UTF-16) reaches the endpoint as the text that
+    # was checked, which encodes as UTF-8 on its way to a model.
+    for use_async in (False, True):
+        half = b'{"messages": [{"content": "cut \\ud83d"}, {"content": "\\ud83d\\ude00 whole"}]}'
+        ctx, parsed = run(guard, request(key, half), use_async=use_async)
+        texts = [m["content"] for m in parsed["messages"]]
+        assert texts == ctx.prompts == ["cut \ufffd", "\U0001f600 whole"]
     empty_ctx, empty = run(guard, request(key, b""))
     assert empty is None and empty_ctx.prompts == []
 
@@ -288,6 +295,16 @@ def test_openai_sse_deltas_are_redacted_across_events_byte_by_byte():
     assert all(json.loads(e[6:])["id"] == "c1" for e in events if e.startswith("data: {"))
 
 
+def test_sse_lines_outside_data_fields_are_checked_too():
+    guard = Guard(Policy(require_key=False, canary_token=CANARY))
+    stream = guard.stream_filter(_ctx(guard), "text/event-stream")
+    out = _feed_bytewise(stream, f": ping\n\nevent: note {EMAIL}\n\ndata: ok\n\n".encode())
+    assert out.decode() == ": ping\n\nevent: note <EMAIL_ADDRESS>\n\ndata: ok\n\n"
+    stream = guard.stream_filter(_ctx(guard), "text/event-stream")
+    with pytest.raises(ContentBlockedError):
+        stream.feed(f"id: {CANARY}\n\n".encode())
+
+
 def test_plain_streams_are_redacted_and_a_split_canary_is_caught():
     guard = Guard(Policy(require_key=False, canary_token=CANARY))
     stream = guard.stream_filter(_ctx(guard), "text/plain")
@@ -315,6 +332,13 @@ def test_output_json_is_filtered_in_place_and_untouched_bodies_keep_their_bytes(
     assert ctx.output_entities == {"EMAIL_ADDRESS": 1} and ctx.output_tokens > 0
     png = b"\x89PNG" + EMAIL.encode()
     assert guard.filter_body(ctx, png, "image/png") is png
+    # A lone surrogate escaped in the handler's JSON stays escaped: the output is UTF-8.
+    lone = b'{"a": "\\ud800", "b": "to ' + EMAIL.encode() + b'"}'
+    out = guard.filter_body(ctx, lone, "application/json").decode("utf-8")
+    assert json.loads(out) == {"a": "\ud800", "b": "to <EMAIL_ADDRESS>"}
+    # JSON nested past Python's parser is still read, as text.
+    deep = b"[" * 5000 + b'"' + EMAIL.encode() + b'"' + b"]" * 5000
+    assert EMAIL.encode() not in guard.filter_body(ctx, deep, "application/json")
     blocking = Guard(Policy(require_key=False, pii_output_action="block"))
     with pytest.raises(ContentBlockedError):
         blocking.filter_body(_ctx(blocking), dirty, "application/json")
