@@ -52,10 +52,15 @@ class Policy:
     max_field_chars: int = 100_000
     # JSON fields holding prompt text: dotted paths, `[*]` for every list item, `[0]` for one.
     prompt_fields: tuple[str, ...] = (
-        "prompt",
-        "input",
-        "messages[*].content",
+        "prompt",  # completions: a string, or a list of them
+        "prompt[*]",
+        "input",  # embeddings, moderations, OpenAI Responses: a string, a list, or messages
+        "input[*]",
+        "input[*].content",
+        "input[*].content[*].text",
+        "messages[*].content",  # chat completions, Anthropic messages: text or content parts
         "messages[*].content[*].text",
+        "contents[*].parts[*].text",  # Gemini
     )
     # Prompt injection: `None` keeps the scanner's tuned default threshold.
     injection_threshold: Optional[float] = None
