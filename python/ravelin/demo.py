@@ -2,7 +2,8 @@
 
 A stand-in model echoes the last user message, so both sides of the guard show: prompts with
 PII are redacted before the "model" sees them, anything that slips through is redacted on the
-way out, injection attempts are blocked, and a key gets 30 requests per minute.
+way out (streamed answers too, chunk by chunk), injection attempts are blocked, and a key gets
+30 requests per minute.
 """
 
 # No `from __future__ import annotations`: FastAPI must see the endpoint's Annotated
@@ -13,9 +14,11 @@ import os
 import shlex
 import tempfile
 import time
+from collections.abc import Iterator
 from typing import Annotated, Any, Optional, Union
 
 from fastapi import FastAPI, Security
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 import ravelin
@@ -34,6 +37,7 @@ class Message(BaseModel):
 class ChatCompletionRequest(BaseModel):
     model: str = "gpt-4o"
     messages: list[Message]
+    stream: bool = False
 
 
 def build_app(keys_db: str, policy: Policy = DEMO_POLICY) -> tuple[FastAPI, str]:
@@ -44,16 +48,20 @@ def build_app(keys_db: str, policy: Policy = DEMO_POLICY) -> tuple[FastAPI, str]
     app = FastAPI(title="ravelin demo", description="An echo model behind the ravelin guard.")
     guard.install(app)
 
-    @app.post("/v1/chat/completions")
+    @app.post("/v1/chat/completions", response_model=None)
     async def completions(
         body: ChatCompletionRequest, ctx: Annotated[Context, Security(guard)]
-    ) -> dict[str, Any]:
+    ) -> Union[dict[str, Any], StreamingResponse]:
         answer = _text(next((m for m in reversed(body.messages) if m.role == "user"), None))
+        head = {"id": f"chatcmpl-{ctx.request_id}", "created": int(time.time())}
+        head["model"] = body.model
+        if body.stream:
+            return StreamingResponse(_chunks(head, answer), media_type="text/event-stream")
         completion_tokens = ravelin.estimate_tokens(answer, model=policy.model) if answer else 0
         return {
-            "id": f"chatcmpl-{ctx.request_id}",
+            "id": head["id"],
             "object": "chat.completion",
-            "created": int(time.time()),
+            "created": head["created"],
             "model": body.model,
             "choices": [
                 {
@@ -72,6 +80,22 @@ def build_app(keys_db: str, policy: Policy = DEMO_POLICY) -> tuple[FastAPI, str]
     return app, key
 
 
+def _chunks(head: dict[str, Any], answer: str) -> Iterator[str]:
+    """The answer as OpenAI streams it: chat.completion.chunk events of a few characters each
+    (so an entity spans several, as real tokens make it), then ``[DONE]``."""
+
+    def event(delta: dict[str, str], finish: Optional[str] = None) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        chunk = {**head, "object": "chat.completion.chunk", "choices": [choice]}
+        return f"data: {json.dumps(chunk)}\n\n"
+
+    yield event({"role": "assistant", "content": ""})
+    for i in range(0, len(answer), 4):
+        yield event({"content": answer[i : i + 4]})
+    yield event({}, "stop")
+    yield "data: [DONE]\n\n"
+
+
 def _text(message: Optional[Message]) -> str:
     if message is None or message.content is None:
         return ""
@@ -83,8 +107,8 @@ def _text(message: Optional[Message]) -> str:
 def instructions(key: str, base_url: str) -> str:
     """The curl commands printed after the key: allowed, blocked, redacted, rate-limited."""
 
-    def curl(content: str, extra: str = "-s") -> str:
-        body = {"model": "gpt-4o", "messages": [{"role": "user", "content": content}]}
+    def curl(content: str, extra: str = "-s", **fields: Any) -> str:
+        body = {"model": "gpt-4o", **fields, "messages": [{"role": "user", "content": content}]}
         return (
             f"curl {extra} {base_url}/v1/chat/completions -H 'Authorization: Bearer {key}' "
             f"-H 'Content-Type: application/json' -d {shlex.quote(json.dumps(body))}"
@@ -102,6 +126,8 @@ def instructions(key: str, base_url: str) -> str:
             curl(
                 "Email jane.doe@example.com or call +1 415 555 0134 about card 4111 1111 1111 1111."
             ),
+            "# the answer streamed as server-sent events, each chunk redacted on the way out:",
+            curl("Write to jane.doe@example.com today.", "-sN", stream=True),
             "# 31 calls in a minute: the limit is 30/minute per key, then 429:",
             "for i in $(seq 31); do "
             + curl("ping", "-s -o /dev/null -w '%{http_code} '")

@@ -77,6 +77,7 @@ REPEATED_PROMPT = "repeated_prompt"
 _UNPARSED: Any = object()
 # Where streamed JSON events carry their text: OpenAI chat chunks, Anthropic text deltas.
 _DELTA_PATHS = (parse_path("choices[0].delta.content"), parse_path("delta.text"))
+_TEXT_END_TYPES = frozenset({"content_block_stop", "message_delta", "message_stop"})
 _REQUEST_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
@@ -752,12 +753,16 @@ class StreamFilter:
             released = self._text.feed(payload)
             return _sse(fields, released) if released else ""
         slots = _prompt_slots(value, _DELTA_PATHS)
+        ends = _ends_text(value)
         if not slots:
+            # Held-back text goes out before the event that ends the text, not after it.
+            before = self._flush() if ends else ""
             value, _ = self._guard.filter_json(self._ctx, value)
-        else:
-            container, key = slots[0]
-            container[key] = self._text.feed(container[key])
-            self._template = (fields, value, slots[0])
+            return before + _sse(fields, _json_text(value))
+        container, key = slots[0]
+        text = self._text.feed(container[key])
+        container[key] = text + self._text.close() if ends else text
+        self._template = (fields, value, slots[0])
         return _sse(fields, _json_text(value))
 
     def _flush(self) -> str:
@@ -787,6 +792,19 @@ def _json_container(payload: str) -> Any:
         return json.loads(payload)
     except (ValueError, RecursionError):
         return None
+
+
+def _ends_text(event: Any) -> bool:
+    """Whether a streamed JSON event closes the answer's text: an OpenAI chunk with a
+    ``finish_reason``, Anthropic's ``content_block_stop``, ``message_delta`` or ``message_stop``."""
+    if not isinstance(event, dict):
+        return False
+    if event.get("type") in _TEXT_END_TYPES:
+        return True
+    choices = event.get("choices")
+    return bool(choices) and isinstance(choices, list) and isinstance(choices[0], dict) and (
+        choices[0].get("finish_reason") is not None
+    )
 
 
 def _json_text(value: Any) -> str:

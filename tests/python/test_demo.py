@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -55,10 +56,24 @@ def test_demo_prints_its_key_first_and_guards_the_chat_endpoint():
         assert "jane.doe" not in content and "4111" not in content
         assert "<EMAIL_ADDRESS>" in content and "<CREDIT_CARD>" in content
 
+        streamed = HTTP.post(
+            url,
+            headers={"Authorization": f"Bearer {key}"},
+            json={"stream": True, "messages": [{"role": "user", "content": "Mail a@b.co today"}]},
+        )
+        assert streamed.headers["content-type"].startswith("text/event-stream")
+        events = [e for e in streamed.text.split("\n\n") if e]
+        assert events[-1] == "data: [DONE]" and len(events) > 4
+        chunks = [json.loads(e.removeprefix("data: ")) for e in events[:-1]]
+        assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
+        text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+        assert text == "Mail <EMAIL_ADDRESS> today"
+        assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+
         assert ask("hi", auth="rk_live_not_a_key").status_code == 401
-        # 30 per minute per key: three used above, 27 more pass, the next is refused.
-        statuses = [ask(f"ping {i}").status_code for i in range(28)]
-        assert statuses == [200] * 27 + [429]
+        # 30 per minute per key: four used above, 26 more pass, the next is refused.
+        statuses = [ask(f"ping {i}").status_code for i in range(27)]
+        assert statuses == [200] * 26 + [429]
     finally:
         proc.terminate()
         proc.wait(timeout=10)

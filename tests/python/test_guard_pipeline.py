@@ -306,7 +306,10 @@ def test_openai_sse_deltas_are_redacted_across_events_byte_by_byte():
             + "\r\n\r\n"
             for d in deltas
         )
-        + ": keep-alive\n\ndata: [DONE]\n\n"
+        + ": keep-alive\n\n"
+        + "data: "
+        + json.dumps({"id": "c1", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        + "\n\ndata: [DONE]\n\n"
     )
     out = _feed_bytewise(
         guard.stream_filter(_ctx(guard), "text/event-stream"), raw.encode()
@@ -314,12 +317,42 @@ def test_openai_sse_deltas_are_redacted_across_events_byte_by_byte():
     events = [e for e in out.split("\n\n") if e]
     assert events[-1] == "data: [DONE]" and ": keep-alive" in events
     joined = "".join(
-        json.loads(e[6:])["choices"][0]["delta"]["content"]
+        json.loads(e[6:])["choices"][0]["delta"].get("content", "")
         for e in events
         if e.startswith("data: {")
     )
     assert joined == "Sure 🙂 write to <EMAIL_ADDRESS> — or call <PHONE_NUMBER> today."
     assert all(json.loads(e[6:])["id"] == "c1" for e in events if e.startswith("data: {"))
+    # Text held back for redaction goes out before the chunk that finishes the answer.
+    assert json.loads(events[-2][6:])["choices"][0]["finish_reason"] == "stop"
+
+
+def test_anthropic_text_deltas_end_before_the_block_stops():
+    guard = Guard(Policy(require_key=False))
+    text = f"Reach me at {EMAIL} please"
+
+    def event(kind: str, **body) -> str:
+        return f"event: {kind}\ndata: {json.dumps({'type': kind, **body})}\n\n"
+
+    raw = (
+        event("message_start", message={"id": "m1"})
+        + "".join(
+            event("content_block_delta", index=0, delta={"type": "text_delta", "text": piece})
+            for piece in (text[i : i + 5] for i in range(0, len(text), 5))
+        )
+        + event("content_block_stop", index=0)
+        + event("message_stop")
+    )
+    out = _feed_bytewise(guard.stream_filter(_ctx(guard), "text/event-stream"), raw.encode())
+    kinds, joined = [], ""
+    for e in out.decode().split("\n\n"):
+        if e:
+            body = json.loads(e.split("data: ", 1)[1])
+            kinds.append(body["type"])
+            joined += body.get("delta", {}).get("text", "")
+    assert joined == "Reach me at <EMAIL_ADDRESS> please"
+    assert kinds[0] == "message_start" and kinds[-2:] == ["content_block_stop", "message_stop"]
+    assert set(kinds[1:-2]) == {"content_block_delta"}
 
 
 def test_sse_lines_outside_data_fields_are_checked_too():
