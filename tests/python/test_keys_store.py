@@ -189,6 +189,17 @@ def test_bad_input_to_authenticate_is_malformed(store: KeyStore, bad: Any) -> No
         store.authenticate(bad)
 
 
+@pytest.mark.parametrize("bad", [None, 7, b"id", ["id"], {"id": 1}])
+def test_lookups_by_anything_but_a_str_are_type_errors(store: KeyStore, bad: Any) -> None:
+    # Not a database error from deep inside the store (SQLite cannot bind a list).
+    for lookup in (store.get, store.revoke, store.rotate):
+        with pytest.raises(TypeError, match="key_id"):
+            lookup(bad)
+    if bad is not None:
+        with pytest.raises(TypeError, match="owner"):
+            store.list(bad)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "argument"),
     [
@@ -400,6 +411,9 @@ def test_async_redis_store(redis_url: str) -> None:
                 await store.authenticate(new.key)
             ids = [r.key_id for r in await store.list("nia")]
             assert ids == [created.record.key_id, new.record.key_id]
+            for lookup in (store.get, store.revoke, store.rotate, store.list):
+                with pytest.raises(TypeError):
+                    await lookup(7)  # type: ignore[arg-type]
         finally:
             await store.aclose()
             sync.close()

@@ -46,9 +46,15 @@ def parse_duration(value: Duration, name: str = "duration") -> float:
     return seconds
 
 
-def _check_text(value: object, name: str, *, allow_empty: bool = False) -> str:
+def _check_str(value: object, name: str) -> str:
+    """A lookup argument (key id, owner): any str, where an unknown one is simply not found."""
     if not isinstance(value, str):
         raise TypeError(f"{name}: expected str, got {type(value).__name__}")
+    return value
+
+
+def _check_text(value: object, name: str, *, allow_empty: bool = False) -> str:
+    _check_str(value, name)
     if (not value and not allow_empty) or len(value) > _MAX_TEXT:
         raise ValueError(f"{name}: must be 1 to {_MAX_TEXT} characters")
     if not value.isprintable():

@@ -13,6 +13,7 @@ from ravelin.keys.records import (
     CreatedKey,
     Duration,
     KeyRecord,
+    _check_str,
     _check_text,
     oldest_first,
     parse_duration,
@@ -335,7 +336,7 @@ class AsyncRedisKeyStore(_KeyPolicy):
         return record
 
     async def _digest_of(self, key_id: str) -> Optional[str]:
-        digest = await self._client.get(self._layout.id_key(key_id))
+        digest = await self._client.get(self._layout.id_key(_check_str(key_id, "key_id")))
         return None if digest is None else str(digest)
 
     async def get(self, key_id: str) -> Optional[KeyRecord]:
@@ -379,7 +380,9 @@ class AsyncRedisKeyStore(_KeyPolicy):
     async def list(self, owner: Optional[str] = None) -> builtins.list[KeyRecord]:
         """As ``KeyStore.list``."""
         ids = await self._client.smembers(
-            self._layout.all_key if owner is None else self._layout.owner_key(owner)
+            self._layout.all_key
+            if owner is None
+            else self._layout.owner_key(_check_str(owner, "owner"))
         )
         pipe = self._client.pipeline(transaction=False)
         for kid in ids:

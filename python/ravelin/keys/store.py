@@ -27,6 +27,7 @@ from ravelin.keys.records import (
     KeyRecord,
     _check_metadata,
     _check_scopes,
+    _check_str,
     _check_text,
     oldest_first,
     parse_duration,
@@ -238,12 +239,12 @@ class KeyStore(_KeyPolicy, ABC):
 
     def get(self, key_id: str) -> Optional[KeyRecord]:
         """The record with this id, or None."""
-        return self._fetch_id(key_id)
+        return self._fetch_id(_check_str(key_id, "key_id"))
 
     def revoke(self, key_id: str) -> KeyRecord:
         """Revokes a key now (earlier if a rotation already scheduled it). ``KeyError`` if
         there is no such key."""
-        record = self._revoke(key_id, self._clock())
+        record = self._revoke(_check_str(key_id, "key_id"), self._clock())
         if record is None:
             raise KeyError(f"no key with id {key_id}")
         self._forget(key_id)
@@ -255,6 +256,7 @@ class KeyStore(_KeyPolicy, ABC):
         the old key keeps working for ``grace`` more seconds, then counts as revoked.
         ``KeyError`` if unknown; ``ValueError`` if revoked, expired or already rotated."""
         grace_seconds = parse_duration(grace, "grace")
+        _check_str(key_id, "key_id")
         while True:
             old = self._check_rotatable(self._fetch_id(key_id), key_id, self._clock())
             raw, digest, record, metadata_json = self._successor(old)
@@ -266,7 +268,7 @@ class KeyStore(_KeyPolicy, ABC):
 
     def list(self, owner: Optional[str] = None) -> builtins.list[KeyRecord]:
         """Every key of ``owner`` (every key if None), oldest first."""
-        return oldest_first(self._list(owner))
+        return oldest_first(self._list(None if owner is None else _check_str(owner, "owner")))
 
     def flush(self) -> None:
         """Writes the queued ``last_used_at`` times now (best effort: a failure is logged and
