@@ -6,7 +6,9 @@ alone; requests rotate plain / ravelin / peer and the script reports the median 
 differences (guarded - plain) over thousands of rounds, with a 1 KB prompt.
 
 A no-op FastAPI security dependency (taking the request and its scopes, as ravelin's does)
-rotates with them: the framework's own floor for any dependency-based guard. ``--breakdown``
+rotates with them: the framework's own floor for any dependency-based guard; and the same
+dependency running only the guard's text checks on the parsed body (injection scan, PII and
+tokens: its one core call), the floor of any guard that inspects prompts there. ``--breakdown``
 first times Flask and FastAPI endpoints behind the guard with parts switched off (budgets, abuse
 box, rate limit, audit event), in place, since parts timed alone in a loop run with hot caches.
 
@@ -32,7 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any, Callable, Optional
 
 PROMPT = (
     "Summarise the following meeting notes for the weekly engineering update. The team "
@@ -63,7 +65,8 @@ def _policy():
 # -- FastAPI ------------------------------------------------------------------------------------
 
 
-def _noop_security() -> Any:
+def _noop_security(check: Optional[Callable[[Any], Any]] = None) -> Any:
+    """A security dependency doing nothing, or only ``check(parsed body)``."""
     from fastapi import Request
     from fastapi.openapi.models import APIKey, APIKeyIn
     from fastapi.security import SecurityScopes
@@ -75,6 +78,8 @@ def _noop_security() -> Any:
             self.scheme_name = "noop"
 
         async def __call__(self, request: Request, security_scopes: SecurityScopes) -> int:
+            if check is not None:
+                check(await request.json())
             return 0
 
     return NoopSecurity
@@ -146,6 +151,7 @@ def _with_guard_headers(app: Any) -> Any:
 def fastapi_apps(keys_db: str) -> tuple[dict[str, Any], str]:
     from fastapi import FastAPI, Request
     from ravelin.fastapi import Guard
+    from ravelin.guard import _inspector
     from ravelin.keys import SQLiteKeyStore
     from slowapi import Limiter, _rate_limit_exceeded_handler
     from slowapi.errors import RateLimitExceeded
@@ -159,6 +165,7 @@ def fastapi_apps(keys_db: str) -> tuple[dict[str, Any], str]:
     # The floor any dependency-based guard pays: FastAPI solving a no-op security dependency
     # that takes the request and its scopes, as ravelin's does.
     floor = _fastapi_app(_noop_security()())
+    text_checks = _fastapi_app(_noop_security(_inspector(_policy()).inspect)())
 
     limiter = Limiter(key_func=get_remote_address)
     peer = FastAPI()
@@ -170,7 +177,8 @@ def fastapi_apps(keys_db: str) -> tuple[dict[str, Any], str]:
     async def peer_chat(request: Request, body: Chat) -> dict:
         return {"answer": body.messages[-1].content}
 
-    return {"plain": plain, "ravelin": guarded, "slowapi": peer, "noop-security": floor}, key
+    apps = {"plain": plain, "ravelin": guarded, "slowapi": peer, "noop-security": floor}
+    return {**apps, "text-checks-only": text_checks}, key
 
 
 def _fastapi_timer(apps: dict[str, Any], key: str) -> Callable[[str], Any]:
@@ -268,7 +276,7 @@ def _report(framework: str, times: dict[str, list[int]]) -> list[str]:
             continue
         diffs = [g - p for g, p in zip(samples, plain)]
         med = statistics.median(diffs) / 1000
-        lines.append(f"  {name:<14} adds {med:7.1f} µs per request (median of {len(diffs)} pairs)")
+        lines.append(f"  {name:<16} adds {med:7.1f} µs per request (median of {len(diffs)} pairs)")
     return lines
 
 
