@@ -207,7 +207,12 @@ class _Headers:
 
 
 class GuardMiddleware:
-    """Pure ASGI middleware: request ids, output policy on guarded responses, audit at the end."""
+    """Pure ASGI middleware: request ids, output policy on guarded responses, audit at the end.
+
+    The layers inside it do not see the request's ``Accept-Encoding``: a compression middleware
+    added before ``guard.install`` would otherwise hand the output policy a gzip body it cannot
+    read, and the answer would go out unredacted. Compression added after it (outside) works.
+    """
 
     def __init__(self, app: ASGIApp, *, guard: pipeline.Guard) -> None:
         self.app = app
@@ -217,6 +222,10 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if any(name == b"accept-encoding" for name, _ in scope["headers"]):
+            # A copy: the layers outside keep the request as it came.
+            headers = [h for h in scope["headers"] if h[0] != b"accept-encoding"]
+            scope = {**scope, "headers": headers}
         scope[_REQUEST_ID] = pipeline.request_id_from(
             _Headers(scope["headers"]).get("x-request-id") or ""
         )

@@ -13,6 +13,7 @@ from typing import Annotated
 import httpx
 import pytest
 from fastapi import Depends, FastAPI, Security
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from ravelin.fastapi import Context, Guard
@@ -197,3 +198,26 @@ def test_half_an_emoji_reaches_the_endpoint_as_a_replacement_character(store):
     headers = {**auth(key), "Content-Type": "application/json"}
     r = call(app, "POST", "/echo", content=b'{"prompt": "cut \\ud83d"}', headers=headers)
     assert r.status_code == 200 and r.json()["echo"] == "cut \ufffd"
+
+
+@pytest.mark.parametrize("inside", [True, False], ids=["gzip-inside", "gzip-outside"])
+def test_compression_on_either_side_of_the_guard_does_not_skip_redaction(store, inside):
+    guard = Guard(Policy(pii_input_action="allow"), keys=store)
+    app = FastAPI()
+    if inside:  # added first, so it sits inside the guard's middleware
+        app.add_middleware(GZipMiddleware, minimum_size=10)
+    guard.install(app)
+    if not inside:
+        app.add_middleware(GZipMiddleware, minimum_size=10)
+
+    @app.post("/echo")
+    async def echo(body: Prompt, ctx: Annotated[Context, Depends(guard)]):
+        return {"echo": body.prompt * 20}
+
+    key = store.create("u", ["chat"]).key
+    headers = {**auth(key), "Accept-Encoding": "gzip"}
+    r = call(app, "POST", "/echo", json={"prompt": f"mail {EMAIL} "}, headers=headers)
+    assert r.status_code == 200 and EMAIL not in r.text
+    assert r.json()["echo"] == "mail <EMAIL_ADDRESS> " * 20
+    # Compression outside the guard still compresses; inside it never sees the header.
+    assert r.headers.get("content-encoding") == (None if inside else "gzip")
