@@ -250,6 +250,7 @@ class _Responder:
         self.start: Optional[Message] = None
         self.kind: Optional[str] = None
         self.content_type = ""
+        self.content_encoding = ""
         self.buffer: list[bytes] = []
         self.stream: Optional[pipeline.StreamFilter] = None
         self.stopped = False
@@ -271,15 +272,18 @@ class _Responder:
         headers.append((b"x-request-id", scope[_REQUEST_ID].encode()))
         if ctx is not None and not ctx.done:
             headers.extend([(_header_name(k), v.encode()) for k, v in ctx.headers.items()])
-            self.content_type = _content_type(headers)
+            self.content_type = _header(headers, b"content-type")
+            self.content_encoding = _header(headers, b"content-encoding")
             self.kind = pipeline.body_kind(self.content_type)
         if self.kind is None:
             await self.downstream({**message, "headers": headers})
             return
         # Held until the body shows its shape: a whole body is filtered (and may still be
         # refused) before anything is sent; a streamed text body is filtered as it goes.
-        # Either way its length may change, so Content-Length is recomputed or dropped.
-        headers = [(k, v) for k, v in headers if k != b"content-length"]
+        # Either way its length may change, so Content-Length is recomputed or dropped; and
+        # what goes out is decoded (see `Guard.filter_body`).
+        dropped = (b"content-length", b"content-encoding")
+        headers = [(k, v) for k, v in headers if k not in dropped]
         self.start = {**message, "headers": headers}
 
     async def _body(self, message: Message) -> None:
@@ -289,7 +293,12 @@ class _Responder:
         more = message.get("more_body", False)
         if self.stream is None and more and not self.buffer and self.kind != "json":
             assert self.start is not None
-            self.stream = guard.stream_filter(ctx, self.content_type)
+            try:
+                self.stream = guard.stream_filter(ctx, self.content_type, self.content_encoding)
+            except GuardError as exc:  # nothing is sent yet: refuse the whole answer
+                self.stopped = True
+                await self._refuse(guard, ctx, exc)
+                return
             await self.downstream(self.start)
         if self.stream is not None:
             try:
@@ -313,18 +322,26 @@ class _Responder:
             return
         assert self.start is not None
         try:
-            body = guard.filter_body(ctx, b"".join(self.buffer), self.content_type)
+            body = guard.filter_body(
+                ctx, b"".join(self.buffer), self.content_type, self.content_encoding
+            )
         except GuardError as exc:
-            denial = guard.denial(ctx, exc)
-            start: Message = {
-                "type": "http.response.start",
-                "status": denial.status,
-                "headers": [(k.lower().encode(), v.encode()) for k, v in denial.headers.items()]
-                + [(b"x-request-id", self.scope[_REQUEST_ID].encode())],
-            }
-            body = denial.body
-        else:
-            start = self.start
+            await self._refuse(guard, ctx, exc)
+            return
+        await self._whole(self.start, body)
+
+    async def _refuse(self, guard: pipeline.Guard, ctx: Context, exc: GuardError) -> None:
+        """The denial instead of the answer (nothing of which was sent)."""
+        denial = guard.denial(ctx, exc)
+        start: Message = {
+            "type": "http.response.start",
+            "status": denial.status,
+            "headers": [(k.lower().encode(), v.encode()) for k, v in denial.headers.items()]
+            + [(b"x-request-id", self.scope[_REQUEST_ID].encode())],
+        }
+        await self._whole(start, denial.body)
+
+    async def _whole(self, start: Message, body: bytes) -> None:
         start = {
             **start,
             "headers": [*start["headers"], (b"content-length", str(len(body)).encode())],
@@ -339,8 +356,8 @@ def _header_name(name: str) -> bytes:
     return name.lower().encode("latin-1")
 
 
-def _content_type(headers: list[tuple[bytes, bytes]]) -> str:
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str:
     for key, value in headers:
-        if key == b"content-type":
+        if key == name:
             return value.decode("latin-1")
     return ""

@@ -153,14 +153,16 @@ def _filter_response(guard: pipeline.Guard, ctx: Context, response: Response) ->
     kind = pipeline.body_kind(response.content_type or "")
     if kind is None:
         guard.complete(ctx)
-    elif response.is_streamed:
-        response.response = _filtered_stream(
-            guard, ctx, response.response, response.content_type or ""
-        )
+        return response
+    # What goes out is decoded (see `Guard.filter_body`); an unreadable coding is refused.
+    encoding = response.headers.pop("Content-Encoding", "")
+    if response.is_streamed:
+        stream = guard.stream_filter(ctx, response.content_type or "", encoding)
+        response.response = _filtered_stream(guard, ctx, response.response, stream)
         response.headers.pop("Content-Length", None)
     else:
         body = response.get_data()
-        filtered = guard.filter_body(ctx, body, response.content_type)
+        filtered = guard.filter_body(ctx, body, response.content_type, encoding)
         if filtered is not body:  # unchanged: keep the body and its Content-Length as they are
             response.set_data(filtered)
         guard.complete(ctx)
@@ -179,10 +181,9 @@ def _set_headers(headers: Headers, values: Mapping[str, str]) -> None:
 
 
 def _filtered_stream(
-    guard: pipeline.Guard, ctx: Context, chunks: Iterable[Any], content_type: str
+    guard: pipeline.Guard, ctx: Context, chunks: Iterable[Any], stream: pipeline.StreamFilter
 ) -> Iterator[bytes]:
     """The view's stream through the output filter; a late denial ends it (and is audited)."""
-    stream = guard.stream_filter(ctx, content_type)
     try:
         for chunk in chunks:
             out = stream.feed(chunk.encode() if isinstance(chunk, str) else chunk)

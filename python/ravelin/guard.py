@@ -37,6 +37,7 @@ import random
 import sqlite3
 import time
 import types
+import zlib
 from collections import Counter
 from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -574,8 +575,17 @@ class Guard:
                 changed = True
         return value, changed
 
-    def filter_body(self, ctx: Context, body: bytes, content_type: str) -> bytes:
-        """Output policy on a whole response body: JSON strings, or text; binary passes."""
+    def filter_body(
+        self, ctx: Context, body: bytes, content_type: str, content_encoding: str = ""
+    ) -> bytes:
+        """Output policy on a whole response body: JSON strings, or text; binary passes.
+
+        A gzip or deflate body (``content_encoding``) is filtered, and returned, decoded; one
+        in another coding cannot be read, so it is refused (`ContentBlockedError`).
+        """
+        decoder = output_decoder(content_encoding)
+        if decoder is not None:
+            body = _inflated(decoder, body, final=True)
         kind = body_kind(content_type)
         if kind == "json":
             # Most answers hold no canary and no PII: one core call says so (and counts them).
@@ -600,9 +610,17 @@ class Guard:
             return body if redacted == text else redacted.encode()
         return body
 
-    def stream_filter(self, ctx: Context, content_type: str = "") -> StreamFilter:
-        """A filter for a streamed response body (server-sent events parsed as such)."""
-        return StreamFilter(self, ctx, events=body_kind(content_type) == "stream")
+    def stream_filter(
+        self, ctx: Context, content_type: str = "", content_encoding: str = ""
+    ) -> StreamFilter:
+        """A filter for a streamed response body (server-sent events parsed as such), decoding
+        it as `filter_body` does (its output is not encoded)."""
+        return StreamFilter(
+            self,
+            ctx,
+            events=body_kind(content_type) == "stream",
+            decoder=output_decoder(content_encoding),
+        )
 
     def _tokens(self, text: str) -> int:
         return ravelin.estimate_tokens(text, model=self.policy.model) if text else 0
@@ -705,8 +723,11 @@ class StreamFilter:
     over several events is still caught; other JSON events are filtered whole.
     """
 
-    def __init__(self, guard: Guard, ctx: Context, *, events: bool = False) -> None:
+    def __init__(
+        self, guard: Guard, ctx: Context, *, events: bool = False, decoder: Any = None
+    ) -> None:
         self._guard = guard
+        self._inflate = decoder
         self._ctx = ctx
         self._text = _TextFilter(guard, ctx)
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
@@ -716,6 +737,8 @@ class StreamFilter:
 
     def feed(self, chunk: bytes) -> bytes:
         """Filtered output for one chunk (possibly empty while text is held back)."""
+        if self._inflate is not None:
+            chunk = _inflated(self._inflate, chunk, final=False)
         text = self._decoder.decode(chunk)
         if not self._events:
             return self._text.feed(text).encode()
@@ -724,7 +747,8 @@ class StreamFilter:
 
     def close(self) -> bytes:
         """Everything still held back, filtered; call once at the end of the stream."""
-        text = self._decoder.decode(b"", final=True)
+        tail = _inflated(self._inflate, b"", final=True) if self._inflate is not None else b""
+        text = self._decoder.decode(tail, final=True)
         if not self._events:
             return (self._text.feed(text) + self._text.close()).encode()
         rest = (self._partial + text).replace("\r\n", "\n")
@@ -792,6 +816,31 @@ def _json_container(payload: str) -> Any:
         return json.loads(payload)
     except (ValueError, RecursionError):
         return None
+
+
+def output_decoder(content_encoding: str) -> Any:
+    """What reads an answer sent with this ``Content-Encoding``: None for none, a zlib
+    decompressor for gzip or deflate. Another coding cannot be read, and an answer the output
+    policy cannot read is not sent: `ContentBlockedError`."""
+    coding = content_encoding.strip().lower()
+    if coding in ("", "identity"):
+        return None
+    if coding in ("gzip", "x-gzip", "deflate"):
+        return zlib.decompressobj(wbits=47)  # a gzip or a zlib header, told apart by the data
+    raise ContentBlockedError("output_encoding")
+
+
+def _inflated(decoder: Any, data: bytes, *, final: bool) -> bytes:
+    """What ``data`` decodes to; with ``final``, the rest, and the stream must be whole."""
+    try:
+        out: bytes = decoder.decompress(data)
+        if final:
+            out += decoder.flush()
+    except zlib.error:
+        raise ContentBlockedError("output_encoding") from None
+    if final and not decoder.eof:  # cut short: its end was never seen
+        raise ContentBlockedError("output_encoding")
+    return out
 
 
 def _ends_text(event: Any) -> bool:

@@ -8,13 +8,14 @@ per-route limits, SSE, anonymous clients and X-Forwarded-For.
 # No `from __future__ import annotations`: FastAPI must see the Annotated dependencies of
 # endpoints defined inside functions as objects, not as strings naming local variables.
 import asyncio
+import gzip
 from typing import Annotated
 
 import httpx
 import pytest
 from fastapi import Depends, FastAPI, Security
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 from ravelin.fastapi import Context, Guard
 from ravelin.keys import SQLiteKeyStore
@@ -221,3 +222,33 @@ def test_compression_on_either_side_of_the_guard_does_not_skip_redaction(store, 
     assert r.json()["echo"] == "mail <EMAIL_ADDRESS> " * 20
     # Compression outside the guard still compresses; inside it never sees the header.
     assert r.headers.get("content-encoding") == (None if inside else "gzip")
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br"])
+def test_an_answer_the_handler_encoded_itself_is_decoded_and_filtered_or_refused(store, coding):
+    # As a proxy passing an upstream answer through, headers and all.
+    guard = Guard(Policy(pii_input_action="allow"), keys=store)
+    app = FastAPI()
+    guard.install(app)
+
+    @app.post("/proxy")
+    async def proxy(body: Prompt, ctx: Annotated[Context, Depends(guard)]):
+        raw = gzip.compress(f'{{"answer": "{body.prompt}"}}'.encode())
+        headers = {"Content-Encoding": coding}
+        return Response(raw, media_type="application/json", headers=headers)
+
+    @app.post("/proxy-stream")
+    async def proxy_stream(body: Prompt, ctx: Annotated[Context, Depends(guard)]):
+        raw = gzip.compress(f"data: {body.prompt}\n\n".encode())
+        pieces = (raw[i : i + 7] for i in range(0, len(raw), 7))
+        headers = {"Content-Encoding": coding}
+        return StreamingResponse(pieces, media_type="text/event-stream", headers=headers)
+
+    key = store.create("u", ["chat"]).key
+    for path in ("/proxy", "/proxy-stream"):
+        r = call(app, "POST", path, json={"prompt": f"mail {EMAIL}"}, headers=auth(key))
+        if coding == "br":  # not readable here: refused, never sent unread
+            assert r.status_code == 400 and r.json()["error"]["code"] == "content_blocked"
+            continue
+        assert r.status_code == 200 and "content-encoding" not in r.headers, path
+        assert EMAIL not in r.text and "mail <EMAIL_ADDRESS>" in r.text

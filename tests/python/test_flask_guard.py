@@ -7,6 +7,7 @@ limits, JSON and SSE output, a body without Content-Length, and a view that rais
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 
@@ -153,3 +154,33 @@ def test_a_body_nested_past_the_json_parser_is_422_not_500(store):
     headers = {**auth(key), "Content-Type": "application/json"}
     r = client.post("/echo", data=b"[" * 100_000, headers=headers)
     assert r.status_code == 422 and r.json["error"]["code"] == "invalid_request"
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br"])
+def test_an_answer_the_view_encoded_itself_is_decoded_and_filtered_or_refused(store, coding):
+    app = make_app(store, RAVELIN_PII_INPUT_ACTION="allow")
+    guard = app.extensions["ravelin"]
+
+    @app.post("/proxy")
+    @guard.protect()
+    def proxy():
+        raw = gzip.compress(json.dumps({"answer": request.get_json()["prompt"]}).encode())
+        return Response(raw, mimetype="application/json", headers={"Content-Encoding": coding})
+
+    @app.post("/proxy-stream")
+    @guard.protect()
+    def proxy_stream():
+        raw = gzip.compress(f"data: {request.get_json()['prompt']}\n\n".encode())
+        pieces = (raw[i : i + 7] for i in range(0, len(raw), 7))
+        headers = {"Content-Encoding": coding}
+        return Response(pieces, mimetype="text/event-stream", headers=headers)
+
+    key = store.create("u", ["chat"]).key
+    for path in ("/proxy", "/proxy-stream"):
+        r = app.test_client().post(path, json={"prompt": f"mail {EMAIL}"}, headers=auth(key))
+        if coding == "br":
+            assert r.status_code == 400 and r.json["error"]["code"] == "content_blocked"
+            continue
+        text = r.get_data(as_text=True)
+        assert r.status_code == 200 and "Content-Encoding" not in r.headers, path
+        assert EMAIL not in text and "mail <EMAIL_ADDRESS>" in text

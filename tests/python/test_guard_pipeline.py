@@ -355,6 +355,25 @@ def test_anthropic_text_deltas_end_before_the_block_stops():
     assert set(kinds[1:-2]) == {"content_block_delta"}
 
 
+def test_gzip_and_deflate_answers_are_read_and_others_refused():
+    import gzip
+    import zlib
+
+    guard = Guard(Policy(require_key=False))
+    answer = json.dumps({"a": f"to {EMAIL}"}).encode()
+    for packed, coding in ((gzip.compress(answer), "gzip"), (zlib.compress(answer), "deflate")):
+        out = guard.filter_body(_ctx(guard), packed, "application/json", coding)
+        assert json.loads(out) == {"a": "to <EMAIL_ADDRESS>"}
+        stream = guard.stream_filter(_ctx(guard), "text/plain", coding)
+        text = _feed_bytewise(stream, zlib.compress(f"mail {EMAIL} ok".encode()))
+        assert text == b"mail <EMAIL_ADDRESS> ok"
+    for packed, coding in ((answer, "br"), (answer, "gzip"), (gzip.compress(answer)[:-9], "gzip")):
+        with pytest.raises(ContentBlockedError):
+            guard.filter_body(_ctx(guard), packed, "application/json", coding)
+    with pytest.raises(ContentBlockedError):
+        guard.stream_filter(_ctx(guard), "text/event-stream", "zstd")
+
+
 def test_sse_lines_outside_data_fields_are_checked_too():
     guard = Guard(Policy(require_key=False, canary_token=CANARY))
     stream = guard.stream_filter(_ctx(guard), "text/event-stream")
