@@ -222,10 +222,12 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if any(name == b"accept-encoding" for name, _ in scope["headers"]):
-            # A copy: the layers outside keep the request as it came.
-            headers = [h for h in scope["headers"] if h[0] != b"accept-encoding"]
-            scope = {**scope, "headers": headers}
+        for name, _ in scope["headers"]:
+            if name == b"accept-encoding":
+                # A copy: the layers outside keep the request as it came.
+                headers = [h for h in scope["headers"] if h[0] != b"accept-encoding"]
+                scope = {**scope, "headers": headers}
+                break
         scope[_REQUEST_ID] = pipeline.request_id_from(
             _Headers(scope["headers"]).get("x-request-id") or ""
         )

@@ -148,14 +148,17 @@ def _view(req: Any) -> Request:
 
 
 def _filter_response(guard: pipeline.Guard, ctx: Context, response: Response) -> Response:
+    kind = pipeline.body_kind(response.content_type or "")
+    # What goes out is decoded (see `Guard.filter_body`); an unreadable coding is refused.
+    # (Read before the guard's own headers are added: a lookup searches them all.)
+    encoding = response.headers.get("Content-Encoding", "") if kind is not None else ""
+    if encoding:
+        del response.headers["Content-Encoding"]
     if ctx.headers:
         _set_headers(response.headers, ctx.headers)
-    kind = pipeline.body_kind(response.content_type or "")
     if kind is None:
         guard.complete(ctx)
         return response
-    # What goes out is decoded (see `Guard.filter_body`); an unreadable coding is refused.
-    encoding = response.headers.pop("Content-Encoding", "")
     if response.is_streamed:
         stream = guard.stream_filter(ctx, response.content_type or "", encoding)
         response.response = _filtered_stream(guard, ctx, response.response, stream)

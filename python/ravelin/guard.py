@@ -583,9 +583,10 @@ class Guard:
         A gzip or deflate body (``content_encoding``) is filtered, and returned, decoded; one
         in another coding cannot be read, so it is refused (`ContentBlockedError`).
         """
-        decoder = output_decoder(content_encoding)
-        if decoder is not None:
-            body = _inflated(decoder, body, final=True)
+        if content_encoding:
+            decoder = output_decoder(content_encoding)
+            if decoder is not None:
+                body = _inflated(decoder, body, final=True)
         kind = body_kind(content_type)
         if kind == "json":
             # Most answers hold no canary and no PII: one core call says so (and counts them).
