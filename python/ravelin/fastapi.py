@@ -155,16 +155,33 @@ class Guard(SecurityBase):
         await guard.aadmit(ctx, view)
         guard.authorize(ctx, security_scopes.scopes)
         body = await request.body()
-        parsed: Any = pipeline._UNPARSED
-        if body:
-            try:
-                # Starlette caches this object and FastAPI validates the endpoint's body from it,
-                # so prompts redacted in place here are what the endpoint receives.
-                parsed = await request.json()
-            except (ValueError, RecursionError):
-                parsed = pipeline._UNPARSED  # the pipeline reports it, in its order
-        await guard.ainspect(ctx, body, parsed)
+        kind = pipeline.request_kind(request.headers.get("content-type", ""))
+        if kind == "form":
+            await guard.ainspect(ctx, body, fields=await _form_fields(request))
+        elif kind == "text":
+            await guard.ainspect(ctx, body, fields=[body.decode("utf-8", "replace")])
+        else:
+            parsed: Any = pipeline._UNPARSED
+            if body:
+                try:
+                    # Starlette caches this object and FastAPI validates the endpoint's body
+                    # from it, so prompts redacted in place here are what the endpoint receives.
+                    parsed = await request.json()
+                except (ValueError, RecursionError):
+                    parsed = pipeline._UNPARSED  # the pipeline reports it, in its order
+            await guard.ainspect(ctx, body, parsed)
         return ctx
+
+
+async def _form_fields(request: StarletteRequest) -> list[str]:
+    """The text fields of a form body (files are not prompts), parsed as the endpoint will
+    read them (Starlette caches the form)."""
+    try:
+        form = await request.form()
+    except (AssertionError, HTTPException):
+        # No python-multipart to parse it (Starlette asserts), or a malformed body.
+        raise InvalidRequestError("unreadable_form") from None
+    return [value for _, value in form.multi_items() if isinstance(value, str)]
 
 
 def _error_response(scope: Scope, exc: GuardError) -> Response:

@@ -86,16 +86,25 @@ class Guard:
                 state.ravelin, state.ravelin_guard = ctx, guard
                 guard.admit(ctx, seen)
                 req.max_content_length = guard.policy.max_body_bytes
+                kind = pipeline.request_kind(req.content_type or "")
+                fields: Optional[list[str]] = None
+                parsed: Any = pipeline._UNPARSED
                 try:
                     body = req.get_data(cache=True)
-                    parsed = req.get_json(force=True) if body else pipeline._UNPARSED
+                    if kind == "form":  # its text fields; files are not prompts
+                        fields = [value for _, value in req.form.items(multi=True)]
+                    elif kind == "text":
+                        fields = [body.decode("utf-8", "replace")]
+                    elif body:
+                        parsed = req.get_json(force=True)
                 except RequestEntityTooLarge:
                     raise PayloadTooLargeError("body_bytes") from None
                 except BadRequest:
-                    raise InvalidRequestError("malformed_json") from None
+                    reason = "malformed_form" if kind == "form" else "malformed_json"
+                    raise InvalidRequestError(reason) from None
                 except RecursionError:  # nested deeper than the JSON parser goes
                     raise InvalidRequestError("json_too_deep") from None
-                guard.inspect(ctx, body, parsed)
+                guard.inspect(ctx, body, parsed, fields=fields)
                 try:
                     response = current_app.make_response(view(*args, **kwargs))
                 except GuardError:

@@ -79,6 +79,8 @@ _UNPARSED: Any = object()
 # Where streamed JSON events carry their text: OpenAI chat chunks, Anthropic text deltas.
 _DELTA_PATHS = (parse_path("choices[0].delta.content"), parse_path("delta.text"))
 _TEXT_END_TYPES = frozenset({"content_block_stop", "message_delta", "message_stop"})
+# Where the texts of a form or a text body sit for the core's path walker.
+_FIELDS_PATH = parse_path("fields[*]")
 _REQUEST_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
@@ -240,6 +242,7 @@ class Guard:
         self.repeats = _limiter(self.policy, self.policy.repeat_limit, prefix="ravelin:repeat")
         self._key_headers = tuple(h.lower() for h in self.policy.key_headers)
         self._inspector = _inspector(self.policy)
+        self._fields_inspector = _inspector(self.policy, paths=(_FIELDS_PATH,))
         # Loads the tokenizer tables now, not on the first request, and checks the model name.
         ravelin.estimate_tokens("warm-up", model=self.policy.model)
         self._www_authenticate = (
@@ -270,16 +273,32 @@ class Guard:
     async def aadmit(self, ctx: Context, request: Request) -> None:
         await self._arun(self._admit(ctx, request))
 
-    def inspect(self, ctx: Context, body: bytes, parsed: Any = _UNPARSED) -> Any:
+    def inspect(
+        self,
+        ctx: Context,
+        body: bytes,
+        parsed: Any = _UNPARSED,
+        *,
+        fields: Optional[list[str]] = None,
+    ) -> Any:
         """Check the body; returns the parsed JSON with prompts redacted in place per policy.
 
         Pass ``parsed`` when the framework has already parsed (and cached) the body, so that the
-        endpoint sees the redacted object.
+        endpoint sees the redacted object. A form or a text body (see `request_kind`) is
+        checked as its ``fields`` instead, each text a prompt; the framework's own copy cannot
+        be redacted in place, so PII the policy would redact there refuses the request.
         """
-        return self._run(self._inspect(ctx, body, parsed))
+        return self._run(self._inspect(ctx, body, parsed, fields))
 
-    async def ainspect(self, ctx: Context, body: bytes, parsed: Any = _UNPARSED) -> Any:
-        return await self._arun(self._inspect(ctx, body, parsed))
+    async def ainspect(
+        self,
+        ctx: Context,
+        body: bytes,
+        parsed: Any = _UNPARSED,
+        *,
+        fields: Optional[list[str]] = None,
+    ) -> Any:
+        return await self._arun(self._inspect(ctx, body, parsed, fields))
 
     def complete(self, ctx: Context, *, failed: bool = False) -> None:
         """Reconcile the budget and record the request's audit event (once).
@@ -486,16 +505,21 @@ class Guard:
 
     # -- inspection ---------------------------------------------------------------------------
 
-    def _inspect(self, ctx: Context, body: bytes, parsed: Any) -> _Steps:
+    def _inspect(
+        self, ctx: Context, body: bytes, parsed: Any, fields: Optional[list[str]]
+    ) -> _Steps:
         try:
             if len(body) > self.policy.max_body_bytes:
                 raise PayloadTooLargeError("body_bytes")
-            if parsed is _UNPARSED:
-                parsed = _parse_json(body)
-            ctx.json = parsed
+            if fields is not None:
+                parsed, inspector = {"fields": fields}, self._fields_inspector
+            else:
+                if parsed is _UNPARSED:
+                    parsed = _parse_json(body)
+                ctx.json, inspector = parsed, self._inspector
             # One core call: finds the prompts, scans them, applies the PII policy (redacting
             # in place) and estimates their tokens; the denials below keep the checks' order.
-            report = self._inspector.inspect(parsed)
+            report = inspector.inspect(parsed)
             ctx.prompts = report.prompts
             if report.too_long:
                 raise PayloadTooLargeError("field_chars")
@@ -514,6 +538,8 @@ class Guard:
                     raise ContentBlockedError("pii:" + ",".join(report.blocked))
                 ctx.reasons.append("pii")
             if report.redacted_prompts is not None:
+                if fields is not None:  # the endpoint would read the fields unredacted
+                    raise ContentBlockedError("pii_unredactable")
                 ctx.prompts = report.redacted_prompts
             ctx.input_tokens = report.tokens
             yield from self._charge(ctx)
@@ -873,6 +899,18 @@ def _sse(fields: list[str], data: str) -> str:
     return "\n".join(lines) + "\n\n"
 
 
+def request_kind(content_type: str) -> str:
+    """How the input checks read a request body: "form" (URL-encoded or multipart: its text
+    fields), "text" (the whole body), else "json" (whatever it claims to be, so that nothing an
+    endpoint may parse goes unchecked)."""
+    mime = content_type.partition(";")[0].strip().lower()
+    if mime in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return "form"
+    if mime.startswith("text/"):
+        return "text"
+    return "json"
+
+
 def body_kind(content_type: str) -> Optional[str]:
     """How output policy reads a body: "json", "stream" (SSE), "text", or None (binary)."""
     mime = content_type.partition(";")[0].strip().lower()
@@ -982,11 +1020,14 @@ def _string_slots(value: Any) -> Generator[tuple[Any, Any], None, None]:
                 stack.append(child)
 
 
-def _inspector(policy: Policy) -> Any:
-    """The policy's text checks, compiled once into the core."""
+def _inspector(
+    policy: Policy, paths: Optional[tuple[tuple[PathSegment, ...], ...]] = None
+) -> Any:
+    """The policy's text checks, compiled once into the core (for its prompt paths, or those
+    given)."""
     threshold = policy.injection_threshold
     return ravelin._core.GuardInspector(
-        [list(path) for path in policy.prompt_paths],
+        [list(path) for path in (paths or policy.prompt_paths)],
         scanner=ravelin.Scanner(threshold=threshold) if threshold is not None else None,
         block_injection=policy.injection_action == "block",
         pii_action=policy.pii_input_action,
