@@ -156,20 +156,20 @@ class Guard(SecurityBase):
         guard.authorize(ctx, security_scopes.scopes)
         body = await request.body()
         kind = pipeline.request_kind(request.headers.get("content-type", ""))
+        parsed: Any = pipeline._UNPARSED
+        fields: Optional[list[str]] = None
         if kind == "form":
-            await guard.ainspect(ctx, body, fields=await _form_fields(request))
-        elif kind == "text":
-            await guard.ainspect(ctx, body, fields=[body.decode("utf-8", "replace")])
-        else:
-            parsed: Any = pipeline._UNPARSED
-            if body:
-                try:
-                    # Starlette caches this object and FastAPI validates the endpoint's body
-                    # from it, so prompts redacted in place here are what the endpoint receives.
-                    parsed = await request.json()
-                except (ValueError, RecursionError):
-                    parsed = pipeline._UNPARSED  # the pipeline reports it, in its order
-            await guard.ainspect(ctx, body, parsed)
+            fields = await _form_fields(request)
+        elif body:
+            try:
+                # Starlette caches this object and FastAPI validates the endpoint's body from
+                # it, so prompts redacted in place here are what the endpoint receives.
+                parsed = await request.json()
+            except (ValueError, RecursionError):
+                parsed = pipeline._UNPARSED  # the pipeline reports it, in its order
+            if kind == "text" and parsed is pipeline._UNPARSED:  # text that is not JSON
+                fields = [body.decode("utf-8", "replace")]
+        await guard.ainspect(ctx, body, parsed, fields=fields)
         return ctx
 
 

@@ -93,10 +93,13 @@ class Guard:
                     body = req.get_data(cache=True)
                     if kind == "form":  # its text fields; files are not prompts
                         fields = [value for _, value in req.form.items(multi=True)]
-                    elif kind == "text":
-                        fields = [body.decode("utf-8", "replace")]
                     elif body:
-                        parsed = req.get_json(force=True)
+                        try:
+                            parsed = req.get_json(force=True)
+                        except BadRequest:
+                            if kind != "text":
+                                raise
+                            fields = [body.decode("utf-8", "replace")]  # text, not JSON
                 except RequestEntityTooLarge:
                     raise PayloadTooLargeError("body_bytes") from None
                 except BadRequest:
