@@ -4,12 +4,13 @@ An adapter (``ravelin.fastapi``, ``ravelin.flask``) turns its framework's reques
 `Request` view and calls, in order:
 
 1. `Guard.admit` / `Guard.aadmit`: authenticate -> penalty box -> rate limit -> declared size.
-2. `Guard.inspect` / `Guard.ainspect` with the body: size -> parse -> field sizes -> injection
-   scan -> PII policy (redacting the parsed body in place) -> budget charge. The text work is
-   one core call (`ravelin._core.GuardInspector`), whose report the steps turn into denials.
-3. After the handler: `Guard.filter_json` / `Guard.filter_text` / `Guard.stream_filter` (output
-   redaction and canary check), then `Guard.complete` / `Guard.acomplete` (budget
-   reconciliation and the audit event).
+2. `Guard.inspect` / `Guard.ainspect` with the body (or the text fields of a form, see
+   `request_kind`): size -> parse -> field sizes -> injection scan -> PII policy (redacting the
+   parsed body in place) -> budget charge. The text work is one core call
+   (`ravelin._core.GuardInspector`), whose report the steps turn into denials.
+3. After the handler: `Guard.filter_body` / `Guard.stream_filter` (output redaction and canary
+   check, on the decoded body when it came gzip or deflate), then `Guard.complete` /
+   `Guard.acomplete` (budget reconciliation and the audit event).
 
 A denial is a `ravelin.errors.GuardError`; `Guard.denial` turns it into the generic response
 (status, headers, JSON body) and records it. Text work runs in the Rust core (scan, redact,
@@ -646,7 +647,7 @@ class Guard:
             self,
             ctx,
             events=body_kind(content_type) == "stream",
-            decoder=output_decoder(content_encoding),
+            inflate=output_decoder(content_encoding),
         )
 
     def _tokens(self, text: str) -> int:
@@ -751,10 +752,10 @@ class StreamFilter:
     """
 
     def __init__(
-        self, guard: Guard, ctx: Context, *, events: bool = False, decoder: Any = None
+        self, guard: Guard, ctx: Context, *, events: bool = False, inflate: Any = None
     ) -> None:
         self._guard = guard
-        self._inflate = decoder
+        self._inflate = inflate  # a zlib decompressor when the body is gzip or deflate
         self._ctx = ctx
         self._text = _TextFilter(guard, ctx)
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
