@@ -361,6 +361,7 @@ class _Responder:
         await self._whole(start, denial.body)
 
     async def _whole(self, start: Message, body: bytes) -> None:
+        """Sends ``start``, with the body's length, and the whole ``body``."""
         start = {
             **start,
             "headers": [*start["headers"], (b"content-length", str(len(body)).encode())],
