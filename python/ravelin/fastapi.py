@@ -37,7 +37,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ravelin import guard as pipeline
-from ravelin.errors import GuardError, InvalidRequestError
+from ravelin.errors import GuardError, InvalidRequestError, PayloadTooLargeError
 from ravelin.guard import Context, Request
 from ravelin.policy import Policy
 
@@ -154,13 +154,14 @@ class Guard(SecurityBase):
         scope[_GUARD] = guard
         await guard.aadmit(ctx, view)
         guard.authorize(ctx, security_scopes.scopes)
-        body = await request.body()
         kind = pipeline.request_kind(request.headers.get("content-type", ""))
         parsed: Any = pipeline._UNPARSED
         fields: Optional[list[str]] = None
         if kind == "form":
-            fields = await _form_fields(request)
-        elif body:
+            body, fields = await _form(request, guard.policy.max_body_bytes)
+        else:
+            body = await request.body()
+        if body and kind != "form":
             try:
                 # Starlette caches this object and FastAPI validates the endpoint's body from
                 # it, so prompts redacted in place here are what the endpoint receives.
@@ -173,15 +174,26 @@ class Guard(SecurityBase):
         return ctx
 
 
-async def _form_fields(request: StarletteRequest) -> list[str]:
-    """The text fields of a form body (files are not prompts), parsed as the endpoint will
-    read them (Starlette caches the form)."""
+async def _form(request: StarletteRequest, limit: int) -> tuple[bytes, list[str]]:
+    """A form body and its text fields (files are not prompts), parsed as the endpoint will
+    read them (Starlette caches the form). An endpoint with ``Form``/``File`` parameters has
+    FastAPI read the form before any dependency runs: then the body is gone, and what the form
+    holds is measured against ``limit`` instead."""
+    try:
+        body = await request.body()
+    except RuntimeError:  # "Stream consumed": FastAPI parsed the form already
+        body = b""
     try:
         form = await request.form()
     except (AssertionError, HTTPException):
         # No python-multipart to parse it (Starlette asserts), or a malformed body.
         raise InvalidRequestError("unreadable_form") from None
-    return [value for _, value in form.multi_items() if isinstance(value, str)]
+    items = form.multi_items()
+    if not body:
+        size = sum(len(v) if isinstance(v, str) else v.size or 0 for _, v in items)
+        if size > limit:
+            raise PayloadTooLargeError("body_bytes")
+    return body, [value for _, value in items if isinstance(value, str)]
 
 
 def _error_response(scope: Scope, exc: GuardError) -> Response:
