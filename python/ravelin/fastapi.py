@@ -148,6 +148,10 @@ class Guard(SecurityBase):
         if _REQUEST_ID not in scope:
             raise RuntimeError("ravelin: call guard.install(app) before serving guarded routes")
         guard = self.pipeline
+        admitted: Optional[Context] = scope.get(_CONTEXT)
+        if admitted is not None:  # a router's guard ran first: this route's adds its part
+            await guard.ajoin(admitted, scope[_GUARD], security_scopes.scopes)
+            return admitted
         view = _view(scope)
         ctx = guard.begin(view)
         scope[_CONTEXT] = ctx

@@ -79,10 +79,14 @@ class Guard:
             def guarded(*args: Any, **kwargs: Any) -> Any:
                 guard = self._guard_for(wanted)
                 # The objects behind Flask's context-local proxies, looked up once each.
+                state = g._get_current_object()
+                admitted: Optional[Context] = getattr(state, "ravelin", None)
+                if admitted is not None:  # an outer `protect` ran first: this one adds its part
+                    guard.join(admitted, state.ravelin_guard)
+                    return view(*args, **kwargs)
                 req = request._get_current_object()  # type: ignore[attr-defined]
                 seen = _view(req)
                 ctx = guard.begin(seen)
-                state = g._get_current_object()
                 state.ravelin, state.ravelin_guard = ctx, guard
                 guard.admit(ctx, seen)
                 req.max_content_length = guard.policy.max_body_bytes

@@ -424,24 +424,42 @@ class Guard:
                 )
                 self._accept(ctx, record)
             yield from self._check_penalty(ctx)
-            if self.limiter is not None:
-                decision = yield _Call(
-                    self.limiter, "hit", (ctx.identity, 1), fail_open=self.policy.fail_open
-                )
-                if decision is not None:
-                    ctx.headers.update(self._rate_headers(decision))
-                    if not decision.allowed:
-                        raise RateLimitedError(
-                            "rate_limit", retry_after=decision.retry_after, headers=ctx.headers
-                        )
-                else:
-                    ctx.reasons.append("limiter_unavailable")
+            yield from self._limit(ctx)
             declared = request.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > self.policy.max_body_bytes:
                 raise PayloadTooLargeError("body_bytes")
         except GuardError as err:
             yield from self._count_abuse(ctx, err)
             raise
+
+    def _limit(self, ctx: Context) -> _Steps:
+        if self.limiter is None:
+            return
+        decision = yield _Call(
+            self.limiter, "hit", (ctx.identity, 1), fail_open=self.policy.fail_open
+        )
+        if decision is None:
+            ctx.reasons.append("limiter_unavailable")
+            return
+        ctx.headers.update(self._rate_headers(decision))
+        if not decision.allowed:
+            raise RateLimitedError(
+                "rate_limit", retry_after=decision.retry_after, headers=ctx.headers
+            )
+
+    def join(self, ctx: Context, first: Guard, scopes: Iterable[str] = ()) -> None:
+        """This guard on a request that guard ``first`` already admitted and inspected (a
+        router's guard and a route's): only what it adds, its scopes and, when it has a
+        limit of its own, that limit. Nothing is counted, scanned or charged twice."""
+        self._run(self._join(ctx, first, scopes))
+
+    async def ajoin(self, ctx: Context, first: Guard, scopes: Iterable[str] = ()) -> None:
+        await self._arun(self._join(ctx, first, scopes))
+
+    def _join(self, ctx: Context, first: Guard, scopes: Iterable[str]) -> _Steps:
+        self.authorize(ctx, (*self.policy.scopes, *scopes))
+        if self.limiter is not first.limiter:
+            yield from self._limit(ctx)
 
     def _key_of(self, request: Request) -> Optional[str]:
         for name in self._key_headers:

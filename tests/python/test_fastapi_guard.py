@@ -13,7 +13,7 @@ from typing import Annotated
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI, File, Form, Request, Security, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, Security, UploadFile
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
@@ -344,3 +344,33 @@ def test_form_and_file_parameters_are_read_by_fastapi_and_still_checked(store):
     # Sent chunked, the size is measured on the form FastAPI read.
     big = upload("hi", audio=b"x" * 5000, chunked=True)
     assert big.status_code == 413 and big.json()["error"]["code"] == "payload_too_large"
+
+
+def test_a_routers_guard_and_a_routes_guard_count_a_request_once(store):
+    guard = Guard(Policy(rate_limit="5/minute"), keys=store)
+    app = FastAPI()
+    guard.install(app)
+    router = APIRouter(dependencies=[Security(guard)])
+
+    @router.post("/admin", dependencies=[Security(guard.require(scopes=["admin"]))])
+    async def admin():
+        return {"ok": True}
+
+    @router.post("/tight", dependencies=[Depends(guard.require(limit="2/minute"))])
+    async def tight():
+        return {"ok": True}
+
+    app.include_router(router)
+    chat, admin_key = store.create("u", ["chat"]).key, store.create("u", ["admin"]).key
+    # The route's scopes are still required of a request the router's guard admitted.
+    assert call(app, "POST", "/admin", headers=auth(chat)).status_code == 403
+    # Each request counts once against the global limit, not once per guard.
+    answers = [call(app, "POST", "/admin", headers=auth(admin_key)) for _ in range(6)]
+    assert [r.status_code for r in answers] == [200] * 5 + [429]
+    assert [r.headers["x-ratelimit-remaining"] for r in answers] == ["4", "3", "2", "1", "0", "0"]
+    # A route's own limit applies beside the router's.
+    assert [call(app, "POST", "/tight", headers=auth(chat)).status_code for _ in range(3)] == [
+        200,
+        200,
+        429,
+    ]

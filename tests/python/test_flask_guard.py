@@ -226,3 +226,20 @@ def test_forms_and_text_bodies_are_checked_as_prompts(store):
     body = b'{"prompt": "mail ' + EMAIL.encode() + b'"}'
     r = client.post("/json-as-text", data=body, headers=headers)
     assert r.status_code == 200 and r.json == {"prompt": "mail <EMAIL_ADDRESS>"}
+
+
+def test_stacked_protect_decorators_count_a_request_once(store):
+    app = make_app(store, RAVELIN_RATE_LIMIT="3/minute")
+    guard = app.extensions["ravelin"]
+
+    @app.post("/admin")
+    @guard.protect()
+    @guard.protect(scopes=["admin"])
+    def admin():
+        return {"ok": True}
+
+    client = app.test_client()
+    chat, admin_key = store.create("u", ["chat"]).key, store.create("u", ["admin"]).key
+    assert client.post("/admin", headers=auth(chat)).status_code == 403
+    codes = [client.post("/admin", headers=auth(admin_key)).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
