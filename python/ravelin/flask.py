@@ -23,6 +23,7 @@ and records the audit event.
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Callable, Optional, TypeVar
@@ -75,6 +76,13 @@ class Guard:
         wanted = (tuple(scopes), limit)
 
         def decorate(view: F) -> F:
+            # An async view (flask[async]) runs as Flask runs it, through ensure_sync.
+            run: Callable[..., Any] = (
+                (lambda *a, **k: current_app.ensure_sync(view)(*a, **k))
+                if inspect.iscoroutinefunction(view)
+                else view
+            )
+
             @functools.wraps(view)
             def guarded(*args: Any, **kwargs: Any) -> Any:
                 guard = self._guard_for(wanted)
@@ -83,7 +91,7 @@ class Guard:
                 admitted: Optional[Context] = getattr(state, "ravelin", None)
                 if admitted is not None:  # an outer `protect` ran first: this one adds its part
                     guard.join(admitted, state.ravelin_guard)
-                    return view(*args, **kwargs)
+                    return run(*args, **kwargs)
                 req = request._get_current_object()  # type: ignore[attr-defined]
                 seen = _view(req)
                 ctx = guard.begin(seen)
@@ -113,7 +121,7 @@ class Guard:
                     raise InvalidRequestError("json_too_deep") from None
                 guard.inspect(ctx, body, parsed, fields=fields)
                 try:
-                    response = current_app.make_response(view(*args, **kwargs))
+                    response = current_app.make_response(run(*args, **kwargs))
                 except GuardError:
                     raise
                 except Exception:
