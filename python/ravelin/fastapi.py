@@ -158,7 +158,7 @@ class Guard(SecurityBase):
         scope[_GUARD] = guard
         await guard.aadmit(ctx, view)
         guard.authorize(ctx, security_scopes.scopes)
-        kind = pipeline.request_kind(request.headers.get("content-type", ""))
+        kind = pipeline.request_kind(view.headers.get("content-type") or "")
         parsed: Any = pipeline._UNPARSED
         fields: Optional[list[str]] = None
         if kind == "form":
