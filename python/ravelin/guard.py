@@ -1047,7 +1047,7 @@ def _inspector(
     threshold = policy.injection_threshold
     return ravelin._core.GuardInspector(
         [list(path) for path in (paths or policy.prompt_paths)],
-        scanner=ravelin.Scanner(threshold=threshold) if threshold is not None else None,
+        scanner=_scanner(threshold) if threshold is not None else None,
         block_injection=policy.injection_action == "block",
         pii_action=policy.pii_input_action,
         pii_entities=list(policy.pii_input_entities.items()),
@@ -1056,6 +1056,13 @@ def _inspector(
         canary=policy.canary_token,
         output_pii=policy.pii_output_action != "allow",
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _scanner(threshold: float) -> Any:
+    """A scanner with its own threshold, built once for every inspector that asks for it (a
+    scanner compiles every rule: tens of milliseconds and megabytes)."""
+    return ravelin.Scanner(threshold=threshold)
 
 
 def _limiter(policy: Policy, limits: str, *, prefix: str) -> Any:
