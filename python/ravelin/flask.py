@@ -28,7 +28,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Callable, Optional, TypeVar
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, request
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
@@ -38,6 +38,11 @@ from ravelin.guard import Context, Request
 from ravelin.policy import Policy
 
 __all__ = ["Context", "Guard", "current_context"]
+
+# Where a request's guard state lives: its WSGI environ, which is the request's own (Flask's
+# `g` belongs to the app context, which requests share while one is pushed around them).
+_CONTEXT = "ravelin.context"
+_GUARD = "ravelin.guard"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -86,16 +91,16 @@ class Guard:
             @functools.wraps(view)
             def guarded(*args: Any, **kwargs: Any) -> Any:
                 guard = self._guard_for(wanted)
-                # The objects behind Flask's context-local proxies, looked up once each.
-                state = g._get_current_object()
-                admitted: Optional[Context] = state.get("ravelin")
-                if admitted is not None:  # an outer `protect` ran first: this one adds its part
-                    guard.join(admitted, state.ravelin_guard)
-                    return run(*args, **kwargs)
+                # The object behind Flask's context-local proxy, looked up once.
                 req = request._get_current_object()  # type: ignore[attr-defined]
+                environ = req.environ
+                admitted: Optional[Context] = environ.get(_CONTEXT)
+                if admitted is not None:  # an outer `protect` ran first: this one adds its part
+                    guard.join(admitted, environ[_GUARD])
+                    return run(*args, **kwargs)
                 seen = _view(req)
                 ctx = guard.begin(seen)
-                state.ravelin, state.ravelin_guard = ctx, guard
+                environ[_CONTEXT], environ[_GUARD] = ctx, guard
                 guard.admit(ctx, seen)
                 req.max_content_length = guard.policy.max_body_bytes
                 kind = pipeline.request_kind(req.environ.get("CONTENT_TYPE", ""))
@@ -146,8 +151,8 @@ class Guard:
         return route
 
     def _on_denied(self, exc: GuardError) -> Response:
-        guard: pipeline.Guard = g.get("ravelin_guard") or self.pipeline
-        ctx: Optional[Context] = g.get("ravelin")
+        guard: pipeline.Guard = request.environ.get(_GUARD) or self.pipeline
+        ctx: Optional[Context] = request.environ.get(_CONTEXT)
         if ctx is None:
             ctx = guard.begin(_view(request))
         denial = guard.denial(ctx, exc)
@@ -156,7 +161,7 @@ class Guard:
 
 def current_context() -> Optional[Context]:
     """The guard's context for the current request (key id, owner, scopes, flags), if any."""
-    return g.get("ravelin")
+    return request.environ.get(_CONTEXT) if request else None
 
 
 def _view(req: Any) -> Request:
@@ -238,7 +243,7 @@ def _filtered_stream(
 
 
 def _add_request_id(response: Response) -> Response:
-    ctx: Optional[Context] = g.get("ravelin")
+    ctx: Optional[Context] = request.environ.get(_CONTEXT)
     rid = (
         ctx.request_id
         if ctx is not None
