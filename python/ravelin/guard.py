@@ -457,9 +457,14 @@ class Guard:
         await self._arun(self._join(ctx, first, scopes))
 
     def _join(self, ctx: Context, first: Guard, scopes: Iterable[str]) -> _Steps:
-        self.authorize(ctx, (*self.policy.scopes, *scopes))
-        if self.limiter is not first.limiter:
-            yield from self._limit(ctx)
+        try:
+            self.authorize(ctx, (*self.policy.scopes, *scopes))
+            if self.limiter is not first.limiter:
+                yield from self._limit(ctx)
+        except GuardError:
+            # Refused after the first guard reserved its budget: the model is not called.
+            yield from first._settle(ctx, 0, 0)
+            raise
 
     def _key_of(self, request: Request) -> Optional[str]:
         for name in self._key_headers:
@@ -680,18 +685,24 @@ class Guard:
         if ctx.done:
             return
         ctx.done = True
-        if ctx.reservation is not None:
-            try:
-                yield _Call(
-                    self.budget,
-                    "charge",
-                    (ctx.identity, ctx.input_tokens, ctx.output_tokens, self.policy.model),
-                    fail_open=True,
-                    kwargs={"reserved": ctx.reservation},
-                )
-            except GuardError:  # the answer is already out: record, do not fail the request
-                ctx.reasons.append("budget_unavailable")
+        yield from self._settle(ctx, ctx.input_tokens, ctx.output_tokens)
         self._audit(ctx, "error" if failed else "flag" if ctx.flagged else "allow", None)
+
+    def _settle(self, ctx: Context, input_tokens: int, output_tokens: int) -> _Steps:
+        """Reconcile the budget's reservation with what the request used (once)."""
+        reserved, ctx.reservation = ctx.reservation, None
+        if reserved is None:
+            return
+        try:
+            yield _Call(
+                self.budget,
+                "charge",
+                (ctx.identity, input_tokens, output_tokens, self.policy.model),
+                fail_open=True,
+                kwargs={"reserved": reserved},
+            )
+        except GuardError:  # the answer is out, or the request refused: record, do not fail
+            ctx.reasons.append("budget_unavailable")
 
     def _audit(self, ctx: Context, decision: str, err: Optional[GuardError]) -> None:
         if not audit.wanted():

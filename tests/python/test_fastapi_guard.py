@@ -347,7 +347,7 @@ def test_form_and_file_parameters_are_read_by_fastapi_and_still_checked(store):
 
 
 def test_a_routers_guard_and_a_routes_guard_count_a_request_once(store):
-    guard = Guard(Policy(rate_limit="5/minute"), keys=store)
+    guard = Guard(Policy(rate_limit="5/minute", tokens_per_day=10**6), keys=store)
     app = FastAPI()
     guard.install(app)
     router = APIRouter(dependencies=[Security(guard)])
@@ -361,9 +361,13 @@ def test_a_routers_guard_and_a_routes_guard_count_a_request_once(store):
         return {"ok": True}
 
     app.include_router(router)
-    chat, admin_key = store.create("u", ["chat"]).key, store.create("u", ["admin"]).key
-    # The route's scopes are still required of a request the router's guard admitted.
-    assert call(app, "POST", "/admin", headers=auth(chat)).status_code == 403
+    chat_created, admin_key = store.create("u", ["chat"]), store.create("u", ["admin"]).key
+    chat = chat_created.key
+    # The route's scopes are still required of a request the router's guard admitted, and
+    # the budget it reserved is given back: the model is not called.
+    refused = call(app, "POST", "/admin", json={"prompt": "hi there"}, headers=auth(chat))
+    assert refused.status_code == 403
+    assert guard.pipeline.budget.usage(f"key:{chat_created.record.key_id}")[0] == 0
     # Each request counts once against the global limit, not once per guard.
     answers = [call(app, "POST", "/admin", headers=auth(admin_key)) for _ in range(6)]
     assert [r.status_code for r in answers] == [200] * 5 + [429]
