@@ -306,6 +306,7 @@ class _Responder:
         headers = list(message.get("headers", []))
         headers.append((b"x-request-id", scope[_REQUEST_ID].encode()))
         if ctx is not None and not ctx.done:
+            ctx.status = message["status"]
             headers.extend([(_header_name(k), v.encode()) for k, v in ctx.headers.items()])
             self.content_type = _header(headers, b"content-type")
             self.content_encoding = _header(headers, b"content-encoding")

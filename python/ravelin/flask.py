@@ -177,6 +177,7 @@ def _view(req: Any) -> Request:
 
 
 def _filter_response(guard: pipeline.Guard, ctx: Context, response: Response) -> Response:
+    ctx.status = response.status_code
     kind = pipeline.body_kind(response.content_type or "")
     # What goes out is decoded (see `Guard.filter_body`); an unreadable coding is refused.
     encoding = _coding(response.headers) if kind is not None else ""

@@ -133,6 +133,8 @@ class Context:
     input_tokens: int = 0
     output_tokens: int = 0
     headers: dict[str, str] = field(default_factory=dict)
+    # The response's status code, once the adapter has seen it (a denial's is the error's).
+    status: Optional[int] = None
     reservation: Any = None
     done: bool = False
 
@@ -685,6 +687,8 @@ class Guard:
         if ctx.done:
             return
         ctx.done = True
+        if failed and ctx.status is None:  # the handler raised before answering
+            ctx.status = 500
         yield from self._settle(ctx, ctx.input_tokens, ctx.output_tokens)
         self._audit(ctx, "error" if failed else "flag" if ctx.flagged else "allow", None)
 
@@ -713,7 +717,7 @@ class Guard:
                 "request_id": ctx.request_id,
                 "decision": decision,
                 "code": err.code if err is not None else None,
-                "status": err.status if err is not None else None,
+                "status": err.status if err is not None else ctx.status,
                 "method": ctx.method,
                 "route": ctx.route,
                 "client_ip": ctx.client_ip,

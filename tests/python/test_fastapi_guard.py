@@ -9,14 +9,26 @@ per-route limits, SSE, anonymous clients and X-Forwarded-For.
 # endpoints defined inside functions as objects, not as strings naming local variables.
 import asyncio
 import gzip
+import logging
 from typing import Annotated
 
 import httpx
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, Security, UploadFile
+from fastapi import (
+    APIRouter,
+    Depends,
+    FastAPI,
+    File,
+    Form,
+    HTTPException,
+    Request,
+    Security,
+    UploadFile,
+)
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
+from ravelin import audit
 from ravelin.fastapi import Context, Guard
 from ravelin.keys import SQLiteKeyStore
 from ravelin.policy import Policy
@@ -378,3 +390,28 @@ def test_a_routers_guard_and_a_routes_guard_count_a_request_once(store):
         200,
         429,
     ]
+
+
+def test_the_audit_event_carries_the_answers_status(store, caplog):
+    guard = Guard(keys=store)
+    app = FastAPI()
+    guard.install(app)
+
+    @app.post("/missing")
+    async def missing(ctx: Annotated[Context, Depends(guard)]):
+        raise HTTPException(status_code=404)
+
+    @app.post("/boom")
+    async def boom(ctx: Annotated[Context, Depends(guard)]):
+        raise RuntimeError("internal detail")
+
+    key = store.create("u", ["chat"]).key
+    caplog.set_level(logging.INFO, logger="ravelin.audit")
+    assert call(app, "POST", "/missing", headers=auth(key)).status_code == 404
+    with pytest.raises(RuntimeError):
+        call(app, "POST", "/boom", headers=auth(key))
+    audit.flush()
+    # (Other tests' events may be written meanwhile: the writer is a background thread.)
+    events = [r.ravelin for r in caplog.records if hasattr(r, "ravelin")]
+    mine = [(e["decision"], e["status"]) for e in events if e["route"] in ("/missing", "/boom")]
+    assert mine == [("allow", 404), ("error", 500)]

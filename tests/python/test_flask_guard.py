@@ -10,9 +10,11 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import logging
 
 import pytest
 from flask import Flask, Response, request
+from ravelin import audit
 from ravelin.flask import Guard, current_context
 from ravelin.keys import SQLiteKeyStore
 from ravelin.policy import Policy
@@ -275,3 +277,26 @@ def test_requests_sharing_an_app_context_are_each_checked(store):
         assert client.post("/echo", json=attack, headers=auth(key)).status_code == 400
         ids = {client.get("/missing").headers.get("X-Request-ID") for _ in range(2)}
         assert len(ids) == 2
+
+
+def test_the_audit_event_carries_the_answers_status(store, caplog):
+    app = make_app(store)
+    guard = app.extensions["ravelin"]
+
+    @app.post("/missing")
+    @guard.protect()
+    def missing():
+        return {"error": "no such thing"}, 404
+
+    key = store.create("u", ["chat"]).key
+    caplog.set_level(logging.INFO, logger="ravelin.audit")
+    client = app.test_client()
+    ids = {"X-Request-ID": "status-test-missing"}, {"X-Request-ID": "status-test-boom"}
+    assert client.post("/missing", headers={**auth(key), **ids[0]}).status_code == 404
+    r = client.post("/boom", json={"prompt": "x"}, headers={**auth(key), **ids[1]})
+    assert r.status_code == 500
+    audit.flush()
+    # (Other tests' events may be written meanwhile: the writer is a background thread.)
+    events = {r.ravelin["request_id"]: r.ravelin for r in caplog.records if hasattr(r, "ravelin")}
+    mine = [events[i["X-Request-ID"]] for i in ids]
+    assert [(e["decision"], e["status"]) for e in mine] == [("allow", 404), ("error", 500)]
