@@ -53,8 +53,11 @@ def build_app(keys_db: str, policy: Policy = DEMO_POLICY) -> tuple[FastAPI, str]
         body: ChatCompletionRequest, ctx: Annotated[Context, Security(guard)]
     ) -> Union[dict[str, Any], StreamingResponse]:
         answer = _text(next((m for m in reversed(body.messages) if m.role == "user"), None))
-        head = {"id": f"chatcmpl-{ctx.request_id}", "created": int(time.time())}
-        head["model"] = body.model
+        head = {
+            "id": f"chatcmpl-{ctx.request_id}",
+            "created": int(time.time()),
+            "model": body.model,
+        }
         if body.stream:
             return StreamingResponse(_chunks(head, answer), media_type="text/event-stream")
         completion_tokens = ravelin.estimate_tokens(answer, model=policy.model) if answer else 0

@@ -163,9 +163,7 @@ class Guard(SecurityBase):
         fields: Optional[list[str]] = None
         if kind == "form":
             body, fields = await _form(request, guard.policy.max_body_bytes)
-        else:
-            body = await request.body()
-        if body and kind != "form":
+        elif body := await request.body():
             try:
                 # Starlette caches this object and FastAPI validates the endpoint's body from
                 # it, so prompts redacted in place here are what the endpoint receives.
