@@ -20,6 +20,7 @@
 mod bytewise;
 mod decode;
 mod features;
+mod gap;
 mod gate;
 mod reach;
 mod required;
@@ -367,12 +368,19 @@ impl Scanner {
                 None => 0..view.len(),
             };
             let info = &self.compiled.rules[patterns.rule[index]];
-            for m in regex
-                .find_iter(&bytes[range.clone()])
-                .take(MAX_SPANS_PER_RULE)
-            {
+            let haystack = &bytes[range.clone()];
+            let add = |m: regex_automata::Match| {
                 let span = to_original(range.start + m.start(), range.start + m.end());
                 evidence.add(&info.id, &info.category, info.weight, span);
+            };
+            match &patterns.heads[index] {
+                Some(head) => gap::find_iter(regex, head, haystack)
+                    .take(MAX_SPANS_PER_RULE)
+                    .for_each(add),
+                None => regex
+                    .find_iter(haystack)
+                    .take(MAX_SPANS_PER_RULE)
+                    .for_each(add),
             }
         }
         seen

@@ -13,7 +13,7 @@ pub fn max_spaces(pattern: &str) -> Option<usize> {
     spaces(&regex_syntax::parse(pattern).ok()?)
 }
 
-fn spaces(hir: &Hir) -> Option<usize> {
+pub fn spaces(hir: &Hir) -> Option<usize> {
     match hir.kind() {
         HirKind::Empty => Some(0),
         HirKind::Look(look) => is_word_look(*look).then_some(0),

@@ -170,6 +170,8 @@ impl PatternSet {
 pub struct WordPatterns {
     /// Each searches the view's bytes (see [`super::bytewise`]).
     pub regexes: Vec<meta::Regex>,
+    /// Per pattern: the regex of its head, if it has a long gap (see [`super::gap`]).
+    pub heads: Vec<Option<meta::Regex>>,
     pub rule: Vec<usize>,
     /// Per pattern: whether it runs whatever the text (it has no anchor).
     pub always: Vec<bool>,
@@ -196,13 +198,14 @@ pub enum Hit {
 }
 
 impl WordPatterns {
-    /// Adds the pattern of rule `rule`, written `source` and compiled as `regex`, `needs` its
-    /// required sets (see [`Anchors::pattern`]), whose strings it enters in `anchored`.
+    /// Adds the pattern of rule `rule`, written `source` and compiled as `regex` (and its
+    /// head), `needs` its required sets (see [`Anchors::pattern`]), whose strings it enters in
+    /// `anchored`.
     fn push(
         &mut self,
         rule: usize,
         source: &str,
-        regex: meta::Regex,
+        (regex, head): (meta::Regex, Option<meta::Regex>),
         needs: Vec<Vec<Needed>>,
         anchored: &mut Vec<(String, Anchor)>,
     ) {
@@ -225,6 +228,7 @@ impl WordPatterns {
         }
         self.rule.push(rule);
         self.regexes.push(regex);
+        self.heads.push(head);
     }
 }
 
@@ -468,8 +472,9 @@ fn raw_regex(spec: &RuleSpec, pattern: &str) -> Result<Regex> {
         .map_err(|e| invalid_pattern(spec, e))
 }
 
-/// A word-view regex, with the limits of `raw_regex`, searching the view's bytes.
-fn word_regex(spec: &RuleSpec, pattern: &str) -> Result<meta::Regex> {
+/// A word-view regex, with the limits of `raw_regex`, searching the view's bytes; and the
+/// regex of its head when it has a long gap (see [`super::gap`]).
+fn word_regex(spec: &RuleSpec, pattern: &str) -> Result<(meta::Regex, Option<meta::Regex>)> {
     let hir = regex_syntax::ParserBuilder::new()
         .nest_limit(REGEX_NEST_LIMIT)
         .build()
@@ -478,7 +483,13 @@ fn word_regex(spec: &RuleSpec, pattern: &str) -> Result<meta::Regex> {
     let config = meta::Config::new()
         .nfa_size_limit(Some(REGEX_SIZE_LIMIT))
         .hybrid_cache_capacity(DFA_CACHE_LIMIT);
-    super::bytewise::compile(hir, config).map_err(|e| invalid_pattern(spec, e))
+    let compile = |hir| super::bytewise::compile(hir, config.clone());
+    let invalid = |e| invalid_pattern(spec, e);
+    let head = super::gap::head(&hir)
+        .map(compile)
+        .transpose()
+        .map_err(invalid)?;
+    Ok((compile(hir).map_err(invalid)?, head))
 }
 
 fn invalid_pattern(spec: &RuleSpec, problem: impl std::fmt::Display) -> CoreError {
@@ -570,9 +581,9 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
             let pattern = pattern_text(spec, &expand_slots(pattern, slots));
             match spec.view {
                 View::Words => {
-                    let regex = word_regex(spec, &pattern)?;
+                    let (regex, head) = word_regex(spec, &pattern)?;
                     let needs = anchors.pattern(&pattern).unwrap_or_default();
-                    words.push(index, &pattern, regex, needs, &mut anchored);
+                    words.push(index, &pattern, (regex, head), needs, &mut anchored);
                 }
                 View::Raw => {
                     let regex = raw_regex(spec, &pattern)?;
