@@ -135,6 +135,8 @@ class Guard(SecurityBase):
             # as a 400 with this detail; answer it like every other unreadable body. The app's
             # own HTTPExceptions keep FastAPI's handling.
             assert isinstance(exc, HTTPException)
+            if isinstance(exc, _BodyTooLarge):
+                return _error_response(request.scope, PayloadTooLargeError("body_bytes"))
             if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
                 return _error_response(request.scope, InvalidRequestError("unreadable_body"))
             return await http_exception_handler(request, exc)
@@ -248,6 +250,9 @@ class GuardMiddleware:
     def __init__(self, app: ASGIApp, *, guard: pipeline.Guard) -> None:
         self.app = app
         self.guard = guard
+        # Per route (by id: routes compare by value and do not hash; each kept beside its limit,
+        # so that its id is not reused): the smallest `max_body_bytes` of its guards.
+        self._body_limits: dict[int, tuple[Any, Optional[int]]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -266,12 +271,64 @@ class GuardMiddleware:
         responder = _Responder(scope, send)
         failed = True
         try:
-            await self.app(scope, receive, responder.send)
+            await self.app(scope, self._bounded(scope, receive), responder.send)
             failed = False
         finally:
             ctx: Optional[Context] = scope.get(_CONTEXT)
             if ctx is not None and not ctx.done:
                 await scope[_GUARD].acomplete(ctx, failed=failed)
+
+
+    def _bounded(self, scope: Scope, receive: Receive) -> Receive:
+        """``receive``, stopping a guarded route's body at its policy's ``max_body_bytes`` as it
+        arrives: FastAPI reads a body whole before any dependency runs, so a check there would
+        come after the memory was spent. The route is known once routing has put it in the
+        scope, before anything reads the body."""
+        received = 0
+
+        async def bounded() -> Message:
+            nonlocal received
+            limit = self._body_limit(scope.get("route"))
+            if limit is None:
+                return await receive()
+            if received == 0:
+                declared = _Headers(scope["headers"]).get("content-length", "")
+                if declared.isdigit() and int(declared) > limit:
+                    raise _BodyTooLarge
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge
+            return message
+
+        return bounded
+
+    def _body_limit(self, route: Any) -> Optional[int]:
+        known = self._body_limits.get(id(route))
+        if known is None or known[0] is not route:
+            limits = [g.pipeline.policy.max_body_bytes for g in _guards(route)]
+            known = self._body_limits[id(route)] = (route, min(limits, default=None))
+        return known[1]
+
+
+def _guards(route: Any) -> Iterable[Guard]:
+    """The ravelin guards among a FastAPI route's dependencies, at any depth."""
+    pending = [getattr(route, "dependant", None)]
+    while pending:
+        dependant = pending.pop()
+        if dependant is not None:
+            if isinstance(dependant.call, Guard):
+                yield dependant.call
+            pending.extend(dependant.dependencies)
+
+
+class _BodyTooLarge(HTTPException):
+    """A guarded route's body grew past its limit while it was read. An ``HTTPException``: the
+    one kind FastAPI passes on unchanged from reading a body (others become a 400)."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=413)
 
 
 class _Responder:

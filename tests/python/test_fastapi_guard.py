@@ -358,6 +358,50 @@ def test_form_and_file_parameters_are_read_by_fastapi_and_still_checked(store):
     assert big.status_code == 413 and big.json()["error"]["code"] == "payload_too_large"
 
 
+def test_a_guarded_routes_body_stops_at_its_limit_as_it_arrives(store):
+    """FastAPI reads a body before any dependency runs: the guard's limit stops it while it
+    arrives, not once it is all in memory. Routes without a guard keep their bodies."""
+    guard = Guard(Policy(max_body_bytes=100_000), keys=store)
+    app = FastAPI()
+    guard.install(app)
+    ran = []
+
+    @app.post("/echo")
+    async def echo(body: Prompt, ctx: Annotated[Context, Security(guard)]):
+        ran.append("echo")
+        return {"echo": body.prompt}
+
+    @app.post("/raw", dependencies=[Depends(guard)])
+    async def raw():
+        ran.append("raw")
+        return {"ok": True}
+
+    @app.post("/open")
+    async def open_route(request: Request):
+        return {"size": len(await request.body())}
+
+    key = store.create("app", ["chat"]).key
+    sent = []
+
+    async def chunks():  # no Content-Length: sent chunked
+        for _ in range(100):
+            sent.append(1)
+            yield b'{"prompt": "' if len(sent) == 1 else b"x" * 65_536
+
+    for path in ("/echo", "/raw"):
+        sent.clear()
+        r = call(app, "POST", path, content=chunks(), headers=auth(key))
+        assert r.status_code == 413, (path, r.text)
+        assert r.json()["error"]["code"] == "payload_too_large"
+        assert len(sent) <= 4, (path, len(sent))  # 100,000 bytes: the third 64 KB chunk
+    declared = call(app, "POST", "/echo", content=b"x" * 100_001, headers=auth(key))
+    assert declared.status_code == 413 and ran == []
+    sent.clear()
+    assert call(app, "POST", "/open", content=chunks()).json() == {"size": 12 + 99 * 65_536}
+    ok = call(app, "POST", "/echo", json={"prompt": "Summarise my notes."}, headers=auth(key))
+    assert ok.status_code == 200 and ran == ["echo"]
+
+
 def test_a_routers_guard_and_a_routes_guard_count_a_request_once(store):
     guard = Guard(Policy(rate_limit="5/minute", tokens_per_day=10**6), keys=store)
     app = FastAPI()
