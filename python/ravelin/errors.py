@@ -11,7 +11,7 @@ from typing import Optional
 
 
 class GuardError(Exception):
-    """Base of every guard denial."""
+    """Base of every guard denial (and of `InternalError`, the answer to an app's failure)."""
 
     status: int = 400
     code: str = "bad_request"
@@ -99,3 +99,12 @@ class ServiceUnavailableError(GuardError):
     status = 503
     code = "unavailable"
     public_message = "The service is temporarily unavailable."
+
+
+class InternalError(GuardError):
+    """Not a denial: the app failed on a request the guard let through. The client learns no
+    more than that, and the request id to quote; the server logs the exception."""
+
+    status = 500
+    code = "internal_error"
+    public_message = "The server could not complete the request."

@@ -37,7 +37,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ravelin import guard as pipeline
-from ravelin.errors import GuardError, InvalidRequestError, PayloadTooLargeError
+from ravelin.errors import GuardError, InternalError, InvalidRequestError, PayloadTooLargeError
 from ravelin.guard import Context, Request
 from ravelin.policy import Policy
 
@@ -273,6 +273,12 @@ class GuardMiddleware:
         try:
             await self.app(scope, self._bounded(scope, receive), responder.send)
             failed = False
+        except Exception:
+            # Answered here, inside the server's own error layer, so that no traceback page
+            # (FastAPI's `debug=True`) reaches the client; re-raised for the server to log.
+            if not responder.started:
+                await responder.fail()
+            raise
         finally:
             ctx: Optional[Context] = scope.get(_CONTEXT)
             if ctx is not None and not ctx.done:
@@ -292,7 +298,7 @@ class GuardMiddleware:
             if limit is None:
                 return await receive()
             if received == 0:
-                declared = _Headers(scope["headers"]).get("content-length", "")
+                declared = _Headers(scope["headers"]).get("content-length") or ""
                 if declared.isdigit() and int(declared) > limit:
                     raise _BodyTooLarge
             message = await receive()
@@ -336,7 +342,8 @@ class _Responder:
 
     def __init__(self, scope: Scope, send: Send) -> None:
         self.scope = scope
-        self.downstream = send
+        self._send = send
+        self.started = False  # whether a response start went out
         self.start: Optional[Message] = None
         self.kind: Optional[str] = None
         self.content_type = ""
@@ -354,6 +361,18 @@ class _Responder:
             await self._body(message)
         else:
             await self.downstream(message)
+
+    async def downstream(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
+
+    async def fail(self) -> None:
+        """The generic 500, for an exception the app let out before answering."""
+        ctx: Optional[Context] = self.scope.get(_CONTEXT)
+        if ctx is not None:
+            ctx.status = 500
+        await self._answer(pipeline.error_response(InternalError(), self.scope[_REQUEST_ID]))
 
     async def _start(self, message: Message) -> None:
         scope = self.scope
@@ -423,14 +442,17 @@ class _Responder:
 
     async def _refuse(self, guard: pipeline.Guard, ctx: Context, exc: GuardError) -> None:
         """The denial instead of the answer (nothing of which was sent)."""
-        denial = guard.denial(ctx, exc)
+        await self._answer(guard.denial(ctx, exc))
+
+    async def _answer(self, answer: pipeline.ErrorResponse) -> None:
+        """Sends a generic error body, with the request id."""
         start: Message = {
             "type": "http.response.start",
-            "status": denial.status,
-            "headers": [(k.lower().encode(), v.encode()) for k, v in denial.headers.items()]
+            "status": answer.status,
+            "headers": [(k.lower().encode(), v.encode()) for k, v in answer.headers.items()]
             + [(b"x-request-id", self.scope[_REQUEST_ID].encode())],
         }
-        await self._whole(start, denial.body)
+        await self._whole(start, answer.body)
 
     async def _whole(self, start: Message, body: bytes) -> None:
         """Sends ``start``, with the body's length, and the whole ``body``."""

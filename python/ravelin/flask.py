@@ -30,10 +30,10 @@ from typing import Any, Callable, Optional, TypeVar
 
 from flask import Flask, Response, current_app, request
 from werkzeug.datastructures import Headers
-from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, InternalServerError, RequestEntityTooLarge
 
 from ravelin import guard as pipeline
-from ravelin.errors import GuardError, InvalidRequestError, PayloadTooLargeError
+from ravelin.errors import GuardError, InternalError, InvalidRequestError, PayloadTooLargeError
 from ravelin.guard import Context, Request
 from ravelin.policy import Policy
 
@@ -43,6 +43,7 @@ __all__ = ["Context", "Guard", "current_context"]
 # `g` belongs to the app context, which requests share while one is pushed around them).
 _CONTEXT = "ravelin.context"
 _GUARD = "ravelin.guard"
+_REQUEST_ID = "ravelin.request_id"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -72,6 +73,8 @@ class Guard:
         self.pipeline = pipeline.Guard(policy, keys=self._keys, limiter=self._limiter)
         app.extensions["ravelin"] = self
         app.register_error_handler(GuardError, self._on_denied)
+        if not app.error_handler_spec[None][500]:  # the app's own 500 handler wins
+            app.register_error_handler(InternalServerError, _on_internal_error)
         app.after_request(_add_request_id)
 
     def protect(
@@ -153,8 +156,8 @@ class Guard:
     def _on_denied(self, exc: GuardError) -> Response:
         guard: pipeline.Guard = request.environ.get(_GUARD) or self.pipeline
         ctx: Optional[Context] = request.environ.get(_CONTEXT)
-        if ctx is None:
-            ctx = guard.begin(_view(request))
+        if ctx is None:  # kept, so that the X-Request-ID header names the same request
+            ctx = request.environ[_CONTEXT] = guard.begin(_view(request))
         denial = guard.denial(ctx, exc)
         return Response(denial.body, status=denial.status, headers=denial.headers)
 
@@ -243,12 +246,23 @@ def _filtered_stream(
     guard.complete(ctx)
 
 
+def _on_internal_error(exc: InternalServerError) -> Response:
+    """The generic 500 for a view's exception (Flask logs it), instead of Werkzeug's page."""
+    answer = pipeline.error_response(InternalError(), _request_id())
+    return Response(answer.body, status=answer.status, headers=answer.headers)
+
+
+def _request_id() -> str:
+    """The request's id: its guard context's, else one made once (error body and header agree)."""
+    environ = request.environ
+    ctx: Optional[Context] = environ.get(_CONTEXT)
+    if ctx is not None:
+        return ctx.request_id
+    if _REQUEST_ID not in environ:
+        environ[_REQUEST_ID] = pipeline.request_id_from(request.headers.get("X-Request-ID", ""))
+    return str(environ[_REQUEST_ID])
+
+
 def _add_request_id(response: Response) -> Response:
-    ctx: Optional[Context] = request.environ.get(_CONTEXT)
-    rid = (
-        ctx.request_id
-        if ctx is not None
-        else pipeline.request_id_from(request.headers.get("X-Request-ID", ""))
-    )
-    response.headers["X-Request-ID"] = rid
+    response.headers["X-Request-ID"] = _request_id()
     return response

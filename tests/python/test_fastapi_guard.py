@@ -436,6 +436,33 @@ def test_a_routers_guard_and_a_routes_guard_count_a_request_once(store):
     ]
 
 
+def test_a_failing_endpoint_answers_the_generic_500_with_its_request_id(store):
+    guard = Guard(keys=store)
+    app = FastAPI(debug=True)  # would send a traceback page
+    guard.install(app)
+
+    @app.post("/crash")
+    async def crash(ctx: Annotated[Context, Depends(guard)]):
+        raise RuntimeError("internal detail: db password is hunter2")
+
+    @app.get("/open-crash")
+    async def open_crash():
+        raise RuntimeError("internal detail: db password is hunter2")
+
+    async def go(path, method, headers):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            return await client.request(method, path, headers=headers)
+
+    key = store.create("u", []).key
+    for path, method in (("/crash", "POST"), ("/open-crash", "GET")):
+        r = asyncio.run(go(path, method, auth(key)))
+        assert r.status_code == 500, path
+        assert "hunter2" not in r.text and "Traceback" not in r.text
+        assert r.json()["error"]["code"] == "internal_error"
+        assert r.json()["error"]["request_id"] == r.headers["x-request-id"]
+
+
 def test_the_audit_event_carries_the_answers_status(store, caplog):
     guard = Guard(keys=store)
     app = FastAPI()
@@ -452,7 +479,7 @@ def test_the_audit_event_carries_the_answers_status(store, caplog):
     key = store.create("u", ["chat"]).key
     caplog.set_level(logging.INFO, logger="ravelin.audit")
     assert call(app, "POST", "/missing", headers=auth(key)).status_code == 404
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError):  # re-raised for the server to log
         call(app, "POST", "/boom", headers=auth(key))
     audit.flush()
     # (Other tests' events may be written meanwhile: the writer is a background thread.)

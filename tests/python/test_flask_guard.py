@@ -122,10 +122,36 @@ def test_a_chunked_body_over_the_limit_is_413(store):
 
 def test_a_failing_view_leaks_nothing(store):
     app = make_app(store)
+
+    @app.get("/open-boom")
+    def open_boom():
+        raise RuntimeError("internal detail: db password is hunter2")
+
     key = store.create("u", ["chat"]).key
-    r = app.test_client().post("/boom", json={"prompt": "x"}, headers=auth(key))
-    assert r.status_code == 500
-    assert b"hunter2" not in r.data and b"Traceback" not in r.data
+    client = app.test_client()
+    for r in (
+        client.post("/boom", json={"prompt": "x"}, headers=auth(key)),
+        client.get("/open-boom"),
+    ):
+        assert r.status_code == 500
+        assert b"hunter2" not in r.data and b"Traceback" not in r.data
+        # The generic body, and the id the client can quote (the same in both places).
+        assert r.json["error"]["code"] == "internal_error"
+        assert r.json["error"]["request_id"] == r.headers["X-Request-ID"]
+
+
+def test_the_apps_own_500_handler_is_kept(store):
+    app = Flask(__name__)
+    app.register_error_handler(500, lambda e: ("ours", 500))
+    guard = Guard(app, keys=store)
+
+    @app.get("/boom")
+    @guard.protect()
+    def boom():
+        raise RuntimeError("x")
+
+    r = app.test_client().get("/boom", headers=auth(store.create("u", []).key))
+    assert r.status_code == 500 and r.data == b"ours"
 
 
 def test_an_explicit_policy_wins_over_config(store):
