@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::injection::Scanner;
 use crate::pii::{self, Detector, Operators};
 use crate::tokens::Counter;
+use crate::usage::Usage;
 
 /// What the input policy does with one PII entity type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,38 +146,47 @@ fn count(counts: &mut Vec<(String, usize)>, entity: &str) {
     }
 }
 
-/// Checks a JSON response body on the fast path: `Some(tokens)` (the whole body's estimate)
-/// when it parses and no string in it holds the `canary` or (with `pii`) any entity, so it
-/// passes unchanged. `None` means "inspect it fully": it does not parse as strict JSON, or some
-/// string needs the output policy's attention.
-pub fn clean_json_output(
+/// What the output policy needs from a JSON response body, read in one parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputJson {
+    /// The token estimate of its strings (the text of the answer, not the JSON around it).
+    pub tokens: u64,
+    /// No string holds the canary or, with `pii`, an entity: it passes the policy unchanged.
+    pub clean: bool,
+    /// The usage it reports (see [`crate::usage`]).
+    pub usage: Usage,
+}
+
+/// `body` read as strict JSON for the output policy; None if it does not parse.
+pub fn check_json_output(
     body: &[u8],
     canary: Option<&str>,
     pii: bool,
     detector: &Detector,
     counter: &Counter,
-) -> Result<Option<u64>> {
+) -> Result<Option<OutputJson>> {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
         return Ok(None);
     };
-    let needs_policy = |s: &str| -> Result<bool> {
-        Ok(canary.is_some_and(|c| s.contains(c)) || (pii && !detector.detect(s, None)?.is_empty()))
-    };
+    let (mut tokens, mut clean) = (0u64, true);
     let mut stack = vec![&value];
     while let Some(node) = stack.pop() {
         match node {
-            serde_json::Value::String(s) if needs_policy(s)? => return Ok(None),
+            serde_json::Value::String(s) if !s.is_empty() => {
+                tokens = tokens.saturating_add(counter.count(s));
+                clean = clean
+                    && !(canary.is_some_and(|c| s.contains(c))
+                        || (pii && !detector.detect(s, None)?.is_empty()));
+            }
             serde_json::Value::Array(items) => stack.extend(items),
             serde_json::Value::Object(map) => stack.extend(map.values()),
             _ => {}
         }
     }
-    // It parsed, so it is UTF-8.
-    let text = std::str::from_utf8(body).unwrap_or_default();
-    Ok(Some(if text.is_empty() {
-        0
-    } else {
-        counter.count(text)
+    Ok(Some(OutputJson {
+        tokens,
+        clean,
+        usage: crate::usage::reported(&value),
     }))
 }
 
@@ -269,21 +279,40 @@ mod tests {
     }
 
     #[test]
-    fn output_fast_path_only_for_clean_strict_json() {
+    fn output_json_counts_its_strings_and_is_clean_without_canary_or_pii() {
         let detector = Detector::global();
         let check = |body: &[u8], canary: Option<&str>| {
-            clean_json_output(body, canary, true, &detector, &counter()).unwrap()
+            check_json_output(body, canary, true, &detector, &counter()).unwrap()
         };
-        let clean = br#"{"answer": ["fine", {"deep": "text"}], "n": 1.5}"#;
-        assert_eq!(
-            check(clean, None),
-            Some(counter().count(std::str::from_utf8(clean).unwrap()))
+        let clean = br#"{"answer": ["fine words", {"deep": "more text"}], "n": 1.5}"#;
+        let strings = counter().count("fine words") + counter().count("more text");
+        let read = check(clean, None).unwrap();
+        assert!(read.clean && read.tokens == strings && read.usage == Usage::default());
+        let pii = check(br#"{"a": "mail ana@example.org"}"#, None).unwrap();
+        assert!(!pii.clean && pii.tokens > 0);
+        assert!(
+            !check(br#"{"a": ["x CANARY-1 y"]}"#, Some("CANARY-1"))
+                .unwrap()
+                .clean
         );
-        assert_eq!(check(br#"{"a": "mail ana@example.org"}"#, None), None);
-        assert_eq!(check(br#"{"a": ["x CANARY-1 y"]}"#, Some("CANARY-1")), None);
-        assert_eq!(check(br#"{"a": NaN}"#, None), None);
-        assert_eq!(check(b"{\"a\": \"\xff\"}", None), None);
-        assert_eq!(check(br#""\ud800""#, None), None);
-        assert_eq!(check(b"", None), None);
+        let reported = check(
+            br#"{"a": "hi", "usage": {"input_tokens": 3, "output_tokens": 1}}"#,
+            None,
+        );
+        assert_eq!(
+            reported.unwrap().usage,
+            Usage {
+                input: Some(3),
+                output: Some(1)
+            }
+        );
+        for not_strict in [
+            &br#"{"a": NaN}"#[..],
+            b"{\"a\": \"\xff\"}",
+            br#""\ud800""#,
+            b"",
+        ] {
+            assert_eq!(check(not_strict, None), None);
+        }
     }
 }

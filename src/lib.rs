@@ -12,6 +12,7 @@ pub mod ratelimit;
 mod simd;
 pub mod text;
 pub mod tokens;
+pub mod usage;
 
 mod python;
 

@@ -443,10 +443,16 @@ class GuardInspector:
         scans them, applies the PII policy (replacing redacted prompts in place, unless the
         request is refused; a prompt with lone surrogates is replaced by the text checked, with
         U+FFFD for each) and estimates their tokens."""
-    def clean_output(self, body: bytes) -> int | None:
-        """The token estimate of a JSON response body that passes the output policy unchanged
-        (no string holds the canary or, with ``output_pii``, an entity); None when it needs the
-        full output policy or is not strict JSON (NaN, lone surrogates, invalid UTF-8)."""
+    def check_output(self, body: bytes) -> tuple[int, bool, int | None, int | None] | None:
+        """A JSON response body read for the output policy: the token estimate of its strings,
+        whether it passes unchanged (no string holds the canary or, with ``output_pii``, an
+        entity), and the input and output tokens it reports (OpenAI, Anthropic, Gemini usage;
+        None for a side it does not report). None when it is not strict JSON (NaN, lone
+        surrogates, invalid UTF-8)."""
+
+def reported_usage(text: str) -> tuple[int | None, int | None]:
+    """The input and output tokens a JSON text (one streamed event) reports, as
+    ``GuardInspector.check_output`` reads them; (None, None) for none or text that is not JSON."""
 
 @final
 class BudgetLedger:

@@ -132,11 +132,22 @@ class Context:
     output_entities: Counter[str] = field(default_factory=Counter)
     input_tokens: int = 0
     output_tokens: int = 0
+    # The tokens the answer reports using (see `report_usage`), None while it reports none.
+    reported_input: Optional[int] = None
+    reported_output: Optional[int] = None
     headers: dict[str, str] = field(default_factory=dict)
     # The response's status code, once the adapter has seen it (a denial's is the error's).
     status: Optional[int] = None
     reservation: Any = None
     done: bool = False
+
+    def report_usage(self, input_tokens: Optional[int], output_tokens: Optional[int]) -> None:
+        """Tokens the answer reports; a stream's counts grow event by event, so the largest
+        seen of each side stands."""
+        if input_tokens is not None:
+            self.reported_input = max(self.reported_input or 0, input_tokens)
+        if output_tokens is not None:
+            self.reported_output = max(self.reported_output or 0, output_tokens)
 
 
 @dataclass
@@ -641,17 +652,22 @@ class Guard:
                 body = _inflated(decoder, body, final=True)
         kind = body_kind(content_type)
         if kind == "json":
-            # Most answers hold no canary and no PII: one core call says so (and counts them).
-            tokens = self._inspector.clean_output(body)
-            if tokens is not None:
+            # One core call counts the answer's text, reads the usage it reports, and says
+            # whether it passes unchanged: most answers hold no canary and no PII.
+            read = self._inspector.check_output(body)
+            if read is not None:
+                tokens, clean, reported_input, reported_output = read
                 ctx.output_tokens += tokens
-                return body
+                ctx.report_usage(reported_input, reported_output)
+                if clean:
+                    return body
             try:
                 value = json.loads(body)
             except (ValueError, RecursionError):
                 kind = "text"  # a handler mislabelled its output: still inspect it as text
             else:
-                ctx.output_tokens += self._tokens(body.decode("utf-8", "replace"))
+                if read is None:  # not strict JSON (NaN, lone surrogates): count it whole
+                    ctx.output_tokens += self._tokens(body.decode("utf-8", "replace"))
                 value, changed = self.filter_json(ctx, value)
                 if not changed:
                     return body
@@ -689,6 +705,12 @@ class Guard:
         ctx.done = True
         if failed and ctx.status is None:  # the handler raised before answering
             ctx.status = 500
+        # What the answer reports using is what its provider bills: it wins over the
+        # estimates (it counts what the guard never saw, a system prompt, reasoning).
+        if ctx.reported_input is not None:
+            ctx.input_tokens = ctx.reported_input
+        if ctx.reported_output is not None:
+            ctx.output_tokens = ctx.reported_output
         yield from self._settle(ctx, ctx.input_tokens, ctx.output_tokens)
         self._audit(ctx, "error" if failed else "flag" if ctx.flagged else "allow", None)
 
@@ -731,6 +753,8 @@ class Guard:
                 "output_entities": dict(ctx.output_entities) if ctx.output_entities else {},
                 "input_tokens": ctx.input_tokens,
                 "output_tokens": ctx.output_tokens,
+                "usage_reported": ctx.reported_input is not None
+                or ctx.reported_output is not None,
                 "latency_ms": round((time.perf_counter() - ctx.started) * 1000.0, 3),
             }
         )
@@ -837,6 +861,8 @@ class StreamFilter:
         if value is None:  # plain text data: part of the running text
             released = self._text.feed(payload)
             return _sse(fields, released) if released else ""
+        if "sage" in payload:  # "usage", "usageMetadata": the tokens it reports so far
+            self._ctx.report_usage(*ravelin._core.reported_usage(payload))
         slots = _prompt_slots(value, _DELTA_PATHS)
         ends = _ends_text(value)
         if not slots:

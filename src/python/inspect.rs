@@ -15,6 +15,7 @@ use crate::injection::{self, Scanner};
 use crate::inspect::{self, PiiAction, PiiPolicy};
 use crate::pii::Detector;
 use crate::tokens::{Counter, Mode};
+use crate::usage;
 
 /// Texts shorter than this are inspected without releasing the GIL. Releasing it hands the
 /// interpreter to any other thread that wants it (a server's workers, a limiter's expiry
@@ -297,21 +298,26 @@ impl PyGuardInspector {
         Ok(report)
     }
 
-    /// The token estimate of a JSON response body that passes the output policy unchanged
-    /// (no string holds the canary or, with `output_pii`, an entity); None when it needs the
-    /// full output policy, or does not parse as strict JSON.
-    fn clean_output(&self, body: &Bound<'_, PyBytes>) -> PyResult<Option<u64>> {
+    /// A JSON response body read for the output policy: (the token estimate of its strings,
+    /// whether it passes unchanged, the input and output tokens it reports); None when it does
+    /// not parse as strict JSON.
+    #[allow(clippy::type_complexity)]
+    fn check_output(
+        &self,
+        body: &Bound<'_, PyBytes>,
+    ) -> PyResult<Option<(u64, bool, Option<u64>, Option<u64>)>> {
         let counter = self.counter()?;
         let detector = Detector::global();
         let bytes = body.as_bytes();
         let canary = self.canary.as_deref();
         let work =
-            || inspect::clean_json_output(bytes, canary, self.output_pii, &detector, &counter);
-        Ok(if bytes.len() < DETACH_ABOVE_BYTES {
+            || inspect::check_json_output(bytes, canary, self.output_pii, &detector, &counter);
+        let read = if bytes.len() < DETACH_ABOVE_BYTES {
             work()
         } else {
             body.py().detach(work)
-        }?)
+        }?;
+        Ok(read.map(|r| (r.tokens, r.clean, r.usage.input, r.usage.output)))
     }
 
     fn __repr__(&self) -> String {
@@ -323,8 +329,18 @@ impl PyGuardInspector {
     }
 }
 
+/// The input and output tokens a JSON text (a streamed event) reports (see `crate::usage`).
+#[pyfunction]
+fn reported_usage(text: &Bound<'_, PyString>) -> (Option<u64>, Option<u64>) {
+    let usage = serde_json::from_str(&convert::text(text))
+        .map(|value| usage::reported(&value))
+        .unwrap_or_default();
+    (usage.input, usage.output)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyInputReport>()?;
     m.add_class::<PyGuardInspector>()?;
+    m.add_function(wrap_pyfunction!(reported_usage, m)?)?;
     Ok(())
 }

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import ravelin
 from ravelin._core import GuardInspector
-from ravelin.guard import Context, Guard, _prompt_slots
+from ravelin.guard import Context, Guard, Request, _prompt_slots
 from ravelin.policy import Policy, parse_path
 
 EMAIL = "write to ana@example.org"
@@ -89,32 +89,76 @@ def test_lone_surrogates_and_nul_are_inspected_not_rejected() -> None:
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "strings"),
     [
-        b'{"answer": ["fine", {"deep": "text"}], "n": 1.5}',
-        b'"a bare string"',
-        b"[]",
+        (b'{"answer": ["fine words", {"deep": "more text"}], "n": 1.5}', ["fine words", "more text"]),
+        (b'"a bare string"', ["a bare string"]),
+        (b"[]", []),
     ],
 )
-def test_clean_output_counts_the_whole_body(body: bytes) -> None:
-    assert _inspector().clean_output(body) == ravelin.estimate_tokens(body.decode())
+def test_clean_output_counts_its_strings(body: bytes, strings: list) -> None:
+    tokens = sum(ravelin.estimate_tokens(s) for s in strings)
+    assert _inspector().check_output(body) == (tokens, True, None, None)
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "read"),
     [
-        b'{"a": "' + EMAIL.encode() + b'"}',
-        b'{"a": ["x CANARY-0001 y"]}',
-        b'{"a": NaN}',
-        b'{"a": "\\ud800"}',
-        b'{"a": "\xff"}',
-        b"",
-        b"not json",
-        b"[" * 100_000,
+        (b'{"a": "' + EMAIL.encode() + b'"}', False),
+        (b'{"a": ["x CANARY-0001 y"]}', False),
+        (b'{"a": NaN}', None),
+        (b'{"a": "\\ud800"}', None),
+        (b'{"a": "\xff"}', None),
+        (b"", None),
+        (b"not json", None),
+        (b"[" * 100_000, None),
     ],
 )
-def test_clean_output_declines_what_needs_the_full_policy(body: bytes) -> None:
-    assert _inspector(canary="CANARY-0001").clean_output(body) is None
+def test_output_that_needs_the_full_policy_is_told_apart(body: bytes, read) -> None:
+    checked = _inspector(canary="CANARY-0001").check_output(body)
+    assert (checked if checked is None else checked[1]) is read
+
+
+def test_the_usage_an_answer_reports_is_what_its_budget_is_charged() -> None:
+    """The estimate of an answer is of its text, not of the JSON around it; the usage the
+    answer reports (the provider's own count) wins over both estimates, streamed or not."""
+    from ravelin.budgets import Budget
+
+    budget = Budget(tokens_per_day=10**6)
+    guard = Guard(Policy(require_key=False), budget=budget)
+
+    def served(body: bytes, content_type: str = "application/json") -> Context:
+        request = Request("POST", "/", {}, None)
+        ctx = guard.begin(request)
+        guard.admit(ctx, request)
+        guard.inspect(ctx, b'{"prompt": "Say hi"}', {"prompt": "Say hi"})
+        if content_type == "text/event-stream":
+            stream = guard.stream_filter(ctx, content_type)
+            stream.feed(body)
+            stream.close()
+        else:
+            guard.filter_body(ctx, body, content_type)
+        guard.complete(ctx)
+        return ctx
+
+    strings = ["chatcmpl-9f6c0e4a", "chat.completion", "assistant", "Hello there"]
+    body = {"id": strings[0], "object": strings[1],
+            "choices": [{"message": {"role": strings[2], "content": strings[3]}}]}
+    bare = served(json.dumps(body).encode())
+    assert bare.output_tokens == sum(ravelin.estimate_tokens(s) for s in strings)
+    assert bare.input_tokens == ravelin.estimate_tokens("Say hi")
+    used = budget.usage(bare.identity)[0]
+    reported = served(b'{"choices": [], "usage": {"prompt_tokens": 1200, "completion_tokens": 7}}')
+    assert (reported.input_tokens, reported.output_tokens) == (1200, 7)
+    assert budget.usage(reported.identity)[0] - used == 1207
+    events = (
+        b'data: {"type": "message_start", "message": {"usage": {"input_tokens": 900, '
+        b'"output_tokens": 1}}}\n\n'
+        b'data: {"type": "content_block_delta", "delta": {"type": "text_delta", "text": "Hi"}}\n\n'
+        b'data: {"type": "message_delta", "usage": {"output_tokens": 12}}\n\n'
+    )
+    streamed = served(events, "text/event-stream")
+    assert (streamed.input_tokens, streamed.output_tokens) == (900, 12)
 
 
 def test_the_output_fallback_still_redacts_json_only_python_reads() -> None:
