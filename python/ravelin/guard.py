@@ -77,9 +77,23 @@ ABUSE_ERRORS = (ContentBlockedError, PayloadTooLargeError, InvalidRequestError)
 REPEATED_PROMPT = "repeated_prompt"
 
 _UNPARSED: Any = object()
-# Where streamed JSON events carry their text: OpenAI chat chunks, Anthropic text deltas.
-_DELTA_PATHS = (parse_path("choices[0].delta.content"), parse_path("delta.text"))
-_TEXT_END_TYPES = frozenset({"content_block_stop", "message_delta", "message_stop"})
+# Where streamed JSON events carry their text: OpenAI chat chunks, Anthropic text deltas, the
+# Responses API's output_text deltas (a string `delta`), Gemini chunks.
+_DELTA_PATHS = (
+    parse_path("choices[0].delta.content"),
+    parse_path("delta.text"),
+    parse_path("delta"),
+    parse_path("candidates[0].content.parts[0].text"),
+)
+_TEXT_END_TYPES = frozenset(
+    {
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+        "response.output_text.done",
+        "response.completed",
+    }
+)
 # Where the texts of a form or a text body sit for the core's path walker.
 _FIELDS_PATH = parse_path("fields[*]")
 _REQUEST_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
@@ -803,9 +817,9 @@ class StreamFilter:
 
     UTF-8 is decoded incrementally (a code point split across chunks waits for the rest). A
     plain stream is filtered as one text. Server-sent events are parsed: the text of their
-    ``data`` (or, for JSON events, the delta text of OpenAI ``choices[0].delta.content`` or
-    Anthropic ``delta.text``) is filtered as one running text across events, so a secret split
-    over several events is still caught; other JSON events are filtered whole.
+    ``data`` (or, for JSON events, the delta text at one of the `_DELTA_PATHS`: OpenAI chat,
+    Anthropic, the Responses API, Gemini) is filtered as one running text across events, so a
+    secret split over several events is still caught; other JSON events are filtered whole.
     """
 
     def __init__(
@@ -932,15 +946,23 @@ def _inflated(decoder: Any, data: bytes, *, final: bool) -> bytes:
 
 def _ends_text(event: Any) -> bool:
     """Whether a streamed JSON event closes the answer's text: an OpenAI chunk with a
-    ``finish_reason``, Anthropic's ``content_block_stop``, ``message_delta`` or ``message_stop``."""
+    ``finish_reason``, a Gemini chunk with a ``finishReason``, one of the `_TEXT_END_TYPES`
+    (Anthropic's block and message ends, the Responses API's text and response ends)."""
     if not isinstance(event, dict):
         return False
     if event.get("type") in _TEXT_END_TYPES:
         return True
-    choices = event.get("choices")
-    return bool(choices) and isinstance(choices, list) and isinstance(choices[0], dict) and (
-        choices[0].get("finish_reason") is not None
+    first = _first(event.get("choices")) or _first(event.get("candidates"))
+    return first is not None and (
+        first.get("finish_reason") is not None or first.get("finishReason") is not None
     )
+
+
+def _first(items: Any) -> Optional[dict]:
+    """The first item of a list of objects (OpenAI's choices, Gemini's candidates)."""
+    if isinstance(items, list) and items and isinstance(items[0], dict):
+        return items[0]
+    return None
 
 
 def _json_text(value: Any) -> str:

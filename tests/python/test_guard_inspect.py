@@ -91,7 +91,7 @@ def test_lone_surrogates_and_nul_are_inspected_not_rejected() -> None:
 @pytest.mark.parametrize(
     ("body", "strings"),
     [
-        (b'{"answer": ["fine words", {"deep": "more text"}], "n": 1.5}', ["fine words", "more text"]),
+        (b'{"answer": ["fine words", {"deep": "more"}], "n": 1.5}', ["fine words", "more"]),
         (b'"a bare string"', ["a bare string"]),
         (b"[]", []),
     ],

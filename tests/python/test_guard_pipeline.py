@@ -408,6 +408,42 @@ def test_anthropic_text_deltas_end_before_the_block_stops():
     assert set(kinds[1:-2]) == {"content_block_delta"}
 
 
+@pytest.mark.parametrize("api", ["responses", "gemini"])
+def test_responses_api_and_gemini_text_deltas_are_one_running_text(api):
+    """An entity split across the deltas of OpenAI's Responses API or Gemini is still caught,
+    and held-back text goes out before the event that ends the answer (or in it)."""
+    guard = Guard(Policy(require_key=False))
+    text = f"Reach me at {EMAIL} please"
+    pieces = [text[i : i + 5] for i in range(0, len(text), 5)]
+    if api == "responses":
+        kind = "response.output_text.delta"
+        bodies = [{"type": kind, "output_index": 0, "delta": p} for p in pieces]
+        bodies.append({"type": "response.output_text.done", "text": text})
+
+        def read(body):
+            return body.get("delta", "") if body["type"] == kind else ""
+
+        def ends(body):
+            return body == {"type": "response.output_text.done", "text": redacted}
+    else:
+        bodies = [{"candidates": [{"content": {"parts": [{"text": p}], "role": "model"}}]}
+                  for p in pieces]
+        bodies.append({"candidates": [{"content": {"parts": [{"text": ""}]},
+                                       "finishReason": "STOP"}]})
+
+        def read(body):
+            return body["candidates"][0]["content"]["parts"][0]["text"]
+
+        def ends(body):
+            return body["candidates"][0].get("finishReason") == "STOP"
+    redacted = "Reach me at <EMAIL_ADDRESS> please"
+    raw = "".join(f"data: {json.dumps(b)}\n\n" for b in bodies)
+    out = _feed_bytewise(guard.stream_filter(_ctx(guard), "text/event-stream"), raw.encode())
+    events = [json.loads(e[6:]) for e in out.decode().split("\n\n") if e]
+    assert "".join(read(e) for e in events) == redacted and EMAIL not in out.decode()
+    assert ends(events[-1]) and not any(ends(e) for e in events[:-1])
+
+
 def test_gzip_and_deflate_answers_are_read_and_others_refused():
     import gzip
     import zlib
