@@ -58,9 +58,17 @@ class Policy:
         "input[*]",
         "input[*].content",
         "input[*].content[*].text",
+        "input[*].output",  # Responses: a tool's output sent back
+        "instructions",  # Responses: the system prompt
         "messages[*].content",  # chat completions, Anthropic messages: text or content parts
         "messages[*].content[*].text",
+        "messages[*].content[*].content",  # Anthropic: a tool result, text or text blocks
+        "messages[*].content[*].content[*].text",
+        "system",  # Anthropic: the system prompt, text or text blocks
+        "system[*].text",
         "contents[*].parts[*].text",  # Gemini
+        "systemInstruction.parts[*].text",
+        "system_instruction.parts[*].text",
     )
     # Prompt injection: `None` keeps the scanner's tuned default threshold.
     injection_threshold: Optional[float] = None

@@ -144,8 +144,22 @@ def test_bad_bodies_are_typed_denials(store, body, error):
         {"prompt": ["first", "{text}"]},  # completions, several prompts
         {"contents": [{"role": "user", "parts": [{"text": "{text}"}]}]},  # Gemini
         {"messages": [{"role": "user", "content": [{"type": "text", "text": "{text}"}]}]},
+        # System prompts and tool results a client sends (indirect injection comes that way).
+        {"system": "{text}", "messages": []},  # Anthropic
+        {"system": [{"type": "text", "text": "{text}"}], "messages": []},
+        {"instructions": "{text}", "input": "hi"},  # OpenAI Responses
+        {"systemInstruction": {"parts": [{"text": "{text}"}]}, "contents": []},  # Gemini
+        {"system_instruction": {"parts": [{"text": "{text}"}]}, "contents": []},
+        {"messages": [{"role": "user", "content": [  # Anthropic tool results
+            {"type": "tool_result", "tool_use_id": "t1", "content": "{text}"}]}]},
+        {"messages": [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1",
+                                                    "content": [{"text": "{text}"}]}]}]},
+        {"input": [{"type": "function_call_output", "call_id": "c1", "output": "{text}"}]},
     ],
-    ids=["responses", "responses-parts", "input-list", "prompt-list", "gemini", "chat-parts"],
+    ids=["responses", "responses-parts", "input-list", "prompt-list", "gemini", "chat-parts",
+         "anthropic-system", "anthropic-system-blocks", "responses-instructions",
+         "gemini-system", "gemini-system-snake", "anthropic-tool-result",
+         "anthropic-tool-result-blocks", "responses-tool-output"],
 )
 def test_the_usual_request_shapes_are_inspected_by_default(store, body):
     guard = Guard(keys=store)
