@@ -175,7 +175,22 @@ class Guard(SecurityBase):
             if kind == "text" and parsed is pipeline._UNPARSED:  # text that is not JSON
                 fields = [body.decode("utf-8", "replace")]
         await guard.ainspect(ctx, body, parsed, fields=fields)
+        after = pipeline.body_after(ctx)
+        if after is not None:
+            _replace_body(request, after)
         return ctx
+
+
+def _replace_body(request: StarletteRequest, body: bytes) -> None:
+    """``body`` in place of the raw one the handler may read: Starlette's cache of it (a
+    private attribute, which its `body()` has read first for years; the tests would see it
+    go) and the Content-Length header, for a proxy that forwards both."""
+    request._body = body
+    headers = request.scope["headers"]
+    if isinstance(headers, list):
+        for i, (name, _) in enumerate(headers):
+            if name == b"content-length":
+                headers[i] = (name, str(len(body)).encode())
 
 
 async def _form(request: StarletteRequest, limit: int) -> tuple[bytes, list[str]]:

@@ -154,6 +154,9 @@ class Context:
     status: Optional[int] = None
     reservation: Any = None
     done: bool = False
+    # The parsed body's prompts were rewritten in place (redacted, or lone surrogates
+    # replaced): its raw bytes are no longer what the endpoint may read (see `body_after`).
+    rewritten: bool = False
 
     def report_usage(self, input_tokens: Optional[int], output_tokens: Optional[int]) -> None:
         """Tokens the answer reports; a stream's counts grow event by event, so the largest
@@ -592,6 +595,7 @@ class Guard:
                 if fields is not None:  # the endpoint would read the fields unredacted
                     raise ContentBlockedError("pii_unredactable")
                 ctx.prompts = report.redacted_prompts
+                ctx.rewritten = True
             ctx.input_tokens = report.tokens
             yield from self._charge(ctx)
         except GuardError as err:
@@ -963,6 +967,13 @@ def _first(items: Any) -> Optional[dict]:
     if isinstance(items, list) and items and isinstance(items[0], dict):
         return items[0]
     return None
+
+
+def body_after(ctx: Context) -> Optional[bytes]:
+    """The request body as the checks left it, when they rewrote prompts in it (else None):
+    what an adapter puts in place of the framework's cached raw bytes, so that a handler
+    forwarding the raw body (a proxy) sends the redacted prompts too."""
+    return _json_text(ctx.json).encode() if ctx.rewritten else None
 
 
 def _json_text(value: Any) -> str:

@@ -9,6 +9,7 @@ per-route limits, SSE, anonymous clients and X-Forwarded-For.
 # endpoints defined inside functions as objects, not as strings naming local variables.
 import asyncio
 import gzip
+import json
 import logging
 from typing import Annotated
 
@@ -400,6 +401,30 @@ def test_a_guarded_routes_body_stops_at_its_limit_as_it_arrives(store):
     assert call(app, "POST", "/open", content=chunks()).json() == {"size": 12 + 99 * 65_536}
     ok = call(app, "POST", "/echo", json={"prompt": "Summarise my notes."}, headers=auth(key))
     assert ok.status_code == 200 and ran == ["echo"]
+
+
+def test_a_handler_forwarding_the_raw_body_forwards_the_redacted_prompts(store):
+    """A proxy reads the raw body and its Content-Length, not the parsed JSON."""
+    guard = Guard(keys=store)
+    app = FastAPI()
+    guard.install(app)
+
+    @app.post("/proxy")
+    async def proxy(request: Request, ctx: Annotated[Context, Security(guard)]):
+        raw = await request.body()
+        return {"raw": raw.decode(), "length": int(request.headers["content-length"])}
+
+    key = store.create("u", []).key
+    body = {"messages": [{"role": "user", "content": f"mail {EMAIL} now"}], "model": "m"}
+    r = call(app, "POST", "/proxy", json=body, headers=auth(key))
+    forwarded = json.loads(r.json()["raw"])
+    assert forwarded == {"messages": [{"role": "user", "content": "mail <EMAIL_ADDRESS> now"}],
+                         "model": "m"}
+    assert r.json()["length"] == len(r.json()["raw"].encode())
+    # Nothing to redact: the bytes the client sent, as they were.
+    plain = b'{"messages": [{"role": "user",   "content": "hi"}]}'
+    r = call(app, "POST", "/proxy", content=plain, headers=auth(key))
+    assert r.json()["raw"].encode() == plain
 
 
 def test_a_routers_guard_and_a_routes_guard_count_a_request_once(store):

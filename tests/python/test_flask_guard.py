@@ -120,6 +120,22 @@ def test_a_chunked_body_over_the_limit_is_413(store):
     assert r.status_code == 413 and r.json["error"]["code"] == "payload_too_large"
 
 
+def test_a_view_forwarding_the_raw_body_forwards_the_redacted_prompts(store):
+    app = make_app(store)
+    guard = app.extensions["ravelin"]
+
+    @app.post("/proxy")
+    @guard.protect()
+    def proxy():
+        raw = request.get_data()
+        return {"raw": raw.decode(), "length": request.content_length}
+
+    key = store.create("u", ["chat"]).key
+    r = app.test_client().post("/proxy", json={"prompt": f"mail {EMAIL} now"}, headers=auth(key))
+    assert json.loads(r.json["raw"]) == {"prompt": "mail <EMAIL_ADDRESS> now"}
+    assert r.json["length"] == len(r.json["raw"].encode())
+
+
 def test_a_failing_view_leaks_nothing(store):
     app = make_app(store)
 
