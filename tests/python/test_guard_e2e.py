@@ -163,6 +163,20 @@ def test_a_body_over_the_byte_limit_is_413(server, key):
     assert_denied(chat(server, key, "a " * 3000), 413, "payload_too_large")
 
 
+def test_a_chunked_body_over_the_byte_limit_is_413(server, key):
+    """No Content-Length to refuse it by: the body is stopped as it arrives."""
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"messages": [{"role": "user", "content": "'
+        for _ in range(64):
+            yield b"word " * 200
+
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    r = HTTP.post(server.url + "/v1/chat", content=chunks(), headers=headers)
+    assert r.request.headers.get("transfer-encoding") == "chunked"
+    assert_denied(r, 413, "payload_too_large")
+
+
 def test_a_field_over_the_character_limit_is_413(server, key):
     assert_denied(chat(server, key, "é" * 1001), 413, "payload_too_large")
 
