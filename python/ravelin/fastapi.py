@@ -357,8 +357,8 @@ class _Responder:
 
     def __init__(self, scope: Scope, send: Send) -> None:
         self.scope = scope
-        self._send = send
-        self.started = False  # whether a response start went out
+        self.downstream = send
+        self.started = False  # whether a response start went out (set where one is sent)
         self.start: Optional[Message] = None
         self.kind: Optional[str] = None
         self.content_type = ""
@@ -376,11 +376,6 @@ class _Responder:
             await self._body(message)
         else:
             await self.downstream(message)
-
-    async def downstream(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.started = True
-        await self._send(message)
 
     async def fail(self) -> None:
         """The generic 500, for an exception the app let out before answering."""
@@ -401,6 +396,7 @@ class _Responder:
             self.content_encoding = _header(headers, b"content-encoding")
             self.kind = pipeline.body_kind(self.content_type)
         if self.kind is None:
+            self.started = True
             await self.downstream({**message, "headers": headers})
             return
         # Held until the body shows its shape: a whole body is filtered (and may still be
@@ -424,6 +420,7 @@ class _Responder:
                 self.stopped = True
                 await self._refuse(guard, ctx, exc)
                 return
+            self.started = True
             await self.downstream(self.start)
         if self.stream is not None:
             try:
@@ -475,6 +472,7 @@ class _Responder:
             **start,
             "headers": [*start["headers"], (b"content-length", str(len(body)).encode())],
         }
+        self.started = True
         await self.downstream(start)
         await self.downstream({"type": "http.response.body", "body": body, "more_body": False})
 

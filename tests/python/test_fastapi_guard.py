@@ -474,6 +474,14 @@ def test_a_failing_endpoint_answers_the_generic_500_with_its_request_id(store):
     async def open_crash():
         raise RuntimeError("internal detail: db password is hunter2")
 
+    @app.get("/crash-mid-stream")
+    async def crash_mid_stream(ctx: Annotated[Context, Depends(guard)]):
+        async def events():
+            yield "data: first\n\n"
+            raise RuntimeError("internal detail: db password is hunter2")
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
     async def go(path, method, headers):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
@@ -486,6 +494,29 @@ def test_a_failing_endpoint_answers_the_generic_500_with_its_request_id(store):
         assert "hunter2" not in r.text and "Traceback" not in r.text
         assert r.json()["error"]["code"] == "internal_error"
         assert r.json()["error"]["request_id"] == r.headers["x-request-id"]
+    # Once the answer has started, it is not answered again: it ends where it failed, and the
+    # exception goes on to the server.
+    sent = []
+    received = []
+
+    async def receive():
+        if received:  # the body is read: wait for a disconnect that never comes
+            await asyncio.Event().wait()
+        received.append(1)
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "GET", "scheme": "http", "path": "/crash-mid-stream",
+             "raw_path": b"/crash-mid-stream", "query_string": b"", "root_path": "",
+             "headers": [(b"x-api-key", key.encode())], "client": ("127.0.0.1", 5000),
+             "server": ("app", 80)}
+    with pytest.raises(RuntimeError, match="hunter2"):
+        asyncio.run(app(scope, receive, send))
+    starts = [m for m in sent if m["type"] == "http.response.start"]
+    assert [m["status"] for m in starts] == [200]
 
 
 def test_the_audit_event_carries_the_answers_status(store, caplog):
