@@ -299,7 +299,6 @@ class GuardMiddleware:
             if ctx is not None and not ctx.done:
                 await scope[_GUARD].acomplete(ctx, failed=failed)
 
-
     def _bounded(self, scope: Scope, receive: Receive) -> Receive:
         """``receive``, stopping a guarded route's body at its policy's ``max_body_bytes`` as it
         arrives: FastAPI reads a body whole before any dependency runs, so a check there would

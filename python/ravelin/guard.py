@@ -879,7 +879,7 @@ class StreamFilter:
         if value is None:  # plain text data: part of the running text
             released = self._text.feed(payload)
             return _sse(fields, released) if released else ""
-        if "sage" in payload:  # "usage", "usageMetadata": the tokens it reports so far
+        if "usage" in payload:  # "usage", "usageMetadata": the tokens it reports so far
             self._ctx.report_usage(*ravelin._core.reported_usage(payload))
         slots = _prompt_slots(value, _DELTA_PATHS)
         ends = _ends_text(value)
