@@ -11,7 +11,7 @@ import asyncio
 import gzip
 import json
 import logging
-from typing import Annotated
+from typing import Annotated, Optional
 
 import httpx
 import pytest
@@ -83,6 +83,14 @@ def make_app(guard: Guard, *, install: bool = True) -> FastAPI:
         return {"ok": True}
 
     return app
+
+
+def installed(store, policy: Optional[Policy] = None, **app_options) -> tuple[Guard, FastAPI]:
+    """A guard over ``store`` and an app it is installed on."""
+    guard = Guard(policy, keys=store)
+    app = FastAPI(**app_options)
+    guard.install(app)
+    return guard, app
 
 
 def call(app: FastAPI, method: str, path: str, **kwargs) -> httpx.Response:
@@ -240,9 +248,7 @@ def test_compression_on_either_side_of_the_guard_does_not_skip_redaction(store, 
 @pytest.mark.parametrize("coding", ["gzip", "br"])
 def test_an_answer_the_handler_encoded_itself_is_decoded_and_filtered_or_refused(store, coding):
     # As a proxy passing an upstream answer through, headers and all.
-    guard = Guard(Policy(pii_input_action="allow"), keys=store)
-    app = FastAPI()
-    guard.install(app)
+    guard, app = installed(store, Policy(pii_input_action="allow"))
 
     @app.post("/proxy")
     async def proxy(body: Prompt, ctx: Annotated[Context, Depends(guard)]):
@@ -268,9 +274,7 @@ def test_an_answer_the_handler_encoded_itself_is_decoded_and_filtered_or_refused
 
 
 def test_forms_and_text_bodies_are_checked_as_prompts(store):
-    guard = Guard(keys=store)
-    app = FastAPI()
-    guard.install(app)
+    guard, app = installed(store)
 
     @app.post("/transcriptions")
     async def transcriptions(request: Request, ctx: Annotated[Context, Depends(guard)]):
@@ -317,9 +321,7 @@ def test_forms_and_text_bodies_are_checked_as_prompts(store):
 
 def test_form_and_file_parameters_are_read_by_fastapi_and_still_checked(store):
     # FastAPI reads such a form before any dependency runs, and leaves no body to read again.
-    guard = Guard(Policy(max_body_bytes=2000), keys=store)
-    app = FastAPI()
-    guard.install(app)
+    guard, app = installed(store, Policy(max_body_bytes=2000))
 
     @app.post("/v1/audio/transcriptions")
     async def transcriptions(
@@ -362,9 +364,7 @@ def test_form_and_file_parameters_are_read_by_fastapi_and_still_checked(store):
 def test_a_guarded_routes_body_stops_at_its_limit_as_it_arrives(store):
     """FastAPI reads a body before any dependency runs: the guard's limit stops it while it
     arrives, not once it is all in memory. Routes without a guard keep their bodies."""
-    guard = Guard(Policy(max_body_bytes=100_000), keys=store)
-    app = FastAPI()
-    guard.install(app)
+    guard, app = installed(store, Policy(max_body_bytes=100_000))
     ran = []
 
     @app.post("/echo")
@@ -405,9 +405,7 @@ def test_a_guarded_routes_body_stops_at_its_limit_as_it_arrives(store):
 
 def test_a_handler_forwarding_the_raw_body_forwards_the_redacted_prompts(store):
     """A proxy reads the raw body and its Content-Length, not the parsed JSON."""
-    guard = Guard(keys=store)
-    app = FastAPI()
-    guard.install(app)
+    guard, app = installed(store)
 
     @app.post("/proxy")
     async def proxy(request: Request, ctx: Annotated[Context, Security(guard)]):
@@ -428,9 +426,7 @@ def test_a_handler_forwarding_the_raw_body_forwards_the_redacted_prompts(store):
 
 
 def test_a_routers_guard_and_a_routes_guard_count_a_request_once(store):
-    guard = Guard(Policy(rate_limit="5/minute", tokens_per_day=10**6), keys=store)
-    app = FastAPI()
-    guard.install(app)
+    guard, app = installed(store, Policy(rate_limit="5/minute", tokens_per_day=10**6))
     router = APIRouter(dependencies=[Security(guard)])
 
     @router.post("/admin", dependencies=[Security(guard.require(scopes=["admin"]))])
@@ -462,9 +458,7 @@ def test_a_routers_guard_and_a_routes_guard_count_a_request_once(store):
 
 
 def test_a_failing_endpoint_answers_the_generic_500_with_its_request_id(store):
-    guard = Guard(keys=store)
-    app = FastAPI(debug=True)  # would send a traceback page
-    guard.install(app)
+    guard, app = installed(store, debug=True)  # would send a traceback page
 
     @app.post("/crash")
     async def crash(ctx: Annotated[Context, Depends(guard)]):
@@ -520,9 +514,7 @@ def test_a_failing_endpoint_answers_the_generic_500_with_its_request_id(store):
 
 
 def test_the_audit_event_carries_the_answers_status(store, caplog):
-    guard = Guard(keys=store)
-    app = FastAPI()
-    guard.install(app)
+    guard, app = installed(store)
 
     @app.post("/missing")
     async def missing(ctx: Annotated[Context, Depends(guard)]):
