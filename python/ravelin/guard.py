@@ -160,7 +160,10 @@ class Context:
 
     def report_usage(self, input_tokens: Optional[int], output_tokens: Optional[int]) -> None:
         """Tokens the answer reports; a stream's counts grow event by event, so the largest
-        seen of each side stands."""
+        seen of each side stands. Believed only of an answer to prompts (a model's): an
+        endpoint reporting an account's usage (``GET /v1/usage``) is not charging it."""
+        if not self.prompts:
+            return
         if input_tokens is not None:
             self.reported_input = max(self.reported_input or 0, input_tokens)
         if output_tokens is not None:
@@ -879,7 +882,7 @@ class StreamFilter:
         if value is None:  # plain text data: part of the running text
             released = self._text.feed(payload)
             return _sse(fields, released) if released else ""
-        if "usage" in payload:  # "usage", "usageMetadata": the tokens it reports so far
+        if self._ctx.prompts and "usage" in payload:  # also "usageMetadata"; see report_usage
             self._ctx.report_usage(*ravelin._core.reported_usage(payload))
         slots = _prompt_slots(value, _DELTA_PATHS)
         ends = _ends_text(value)

@@ -159,6 +159,15 @@ def test_the_usage_an_answer_reports_is_what_its_budget_is_charged() -> None:
     )
     streamed = served(events, "text/event-stream")
     assert (streamed.input_tokens, streamed.output_tokens) == (900, 12)
+    # An answer to no prompts (an endpoint reporting an account's usage) charges nothing.
+    request = Request("GET", "/v1/usage", {}, None)
+    ctx = guard.begin(request)
+    guard.admit(ctx, request)
+    guard.inspect(ctx, b"", None)
+    guard.filter_body(ctx, b'{"usage": {"input_tokens": 500000, "output_tokens": 9}}',
+                      "application/json")
+    guard.complete(ctx)
+    assert ctx.input_tokens == 0 and ctx.output_tokens < 9
 
 
 def test_the_output_fallback_still_redacts_json_only_python_reads() -> None:
