@@ -290,8 +290,9 @@ class GuardMiddleware:
             failed = False
         except Exception:
             # Answered here, inside the server's own error layer, so that no traceback page
-            # (FastAPI's `debug=True`) reaches the client; re-raised for the server to log.
-            if not responder.started:
+            # (FastAPI's `debug=True`) reaches the client; re-raised for the server to log. An
+            # app with its own handler for them (500 or Exception) answers them itself.
+            if not responder.started and not _answers_errors(scope.get("app")):
                 await responder.fail()
             raise
         finally:
@@ -330,6 +331,13 @@ class GuardMiddleware:
             limits = [g.pipeline.policy.max_body_bytes for g in _guards(route)]
             known = self._body_limits[id(route)] = (route, min(limits, default=None))
         return known[1]
+
+
+def _answers_errors(app: Any) -> bool:
+    """Whether the app has its own handler for the exceptions it lets out (Starlette's
+    server error layer calls it)."""
+    handlers = getattr(app, "exception_handlers", {})
+    return 500 in handlers or Exception in handlers
 
 
 def _guards(route: Any) -> Iterable[Guard]:

@@ -513,6 +513,28 @@ def test_a_failing_endpoint_answers_the_generic_500_with_its_request_id(store):
     assert [m["status"] for m in starts] == [200]
 
 
+def test_the_apps_own_500_handler_is_kept(store):
+    from fastapi.responses import JSONResponse
+
+    guard, app = installed(store)
+
+    @app.exception_handler(Exception)
+    async def ours(request: Request, exc: Exception):
+        return JSONResponse({"ours": True}, status_code=500)
+
+    @app.get("/crash")
+    async def crash(ctx: Annotated[Context, Depends(guard)]):
+        raise RuntimeError("x")
+
+    async def go():
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            return await client.get("/crash", headers=auth(store.create("u", []).key))
+
+    r = asyncio.run(go())
+    assert r.status_code == 500 and r.json() == {"ours": True}
+
+
 def test_the_audit_event_carries_the_answers_status(store, caplog):
     guard, app = installed(store)
 
