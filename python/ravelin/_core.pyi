@@ -47,9 +47,12 @@ class Scanner:
     ``extra_rules``: dicts with ``id``, ``category`` (default "custom"), ``weight`` in (0, 1]
     (default 1.0) and either ``phrases`` (str or list of str, matched as whole words after
     normalization) or ``pattern`` (a regex on the normalized word view, or on the original
-    text with ``view="raw"``). Raises ``InvalidRuleError`` naming a bad rule, ``ValueError``
-    naming ``threshold`` when it is outside (0, 1] (None: the default, 0.445), and
-    ``UnknownNameError`` for an unknown id in ``disabled_rules``.
+    text with ``view="raw"``); optionally ``unless`` (a regex: a match in which it finds one is
+    no evidence) and, on the word view, ``negatable`` (a bool: a match right after a negation,
+    "never <match>", is no evidence, nor any match of its category inside it). Raises
+    ``InvalidRuleError`` naming a bad rule, ``ValueError`` naming ``threshold`` when it is
+    outside (0, 1] (None: the default, 0.445), and ``UnknownNameError`` for an unknown id in
+    ``disabled_rules``.
     """
 
     def __new__(

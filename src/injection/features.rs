@@ -257,12 +257,14 @@ const FLOOD_WEIGHT: f64 = 0.5;
 /// Optimised jailbreak suffixes (GCG and kin) read as token soup in one-line prose: words
 /// glued to brackets and backslashes (`{\\isset`), symbol clusters (`];->{`), and mashed
 /// identifiers (`aidArrayListswift`). Multi-line texts are left alone: they are usually code.
+/// So are those whose lines are escaped (`Name\nEmail\n`: a JSON or C string pasted as it
+/// is), where each `\n` before a capital would otherwise read as a hump.
 fn adversarial_suffix(text: &str, survey: &Survey) -> Option<Found> {
     if text.len() > 4096 || survey.multi_line() {
         return None;
     }
     // No odd symbol and no hump anywhere: no junk token (see `is_junk`), without splitting.
-    if !survey.any_of(ODD_SET) && !survey.hump {
+    if (!survey.any_of(ODD_SET) && !survey.hump) || escaped_lines(text, survey) {
         return None;
     }
     let (mut junk, mut first, mut last) = (0usize, None, 0);
@@ -280,6 +282,11 @@ fn adversarial_suffix(text: &str, survey: &Survey) -> Option<Found> {
         _ => 0.7,
     };
     Some((first?, last, weight))
+}
+
+/// Whether the text holds two escaped line feeds (`\n`), read only if it holds a backslash.
+fn escaped_lines(text: &str, survey: &Survey) -> bool {
+    survey.any_of(symbol_set(b"\\")) && text.matches("\\n").nth(1).is_some()
 }
 
 /// Brackets, backslashes and operators that glue GCG-style token soup together.
@@ -322,15 +329,49 @@ fn is_junk(token: &str) -> bool {
     }
     let letters = core.chars().filter(|c| is_alphabetic(*c)).count();
     let symbols = core.bytes().filter(|&b| is_odd(b)).count();
-    // lowercase-to-uppercase turns inside a long word (`aidArrayListswift`, `principlesEN`).
+    // lowercase-to-uppercase turns inside a long word (`aidArrayListswift`, `principlesEN`);
+    // not in a longer one, a key or an encoded blob (`sk-AK7cW667o7H7LyXG...`).
     let humps = core.as_bytes().windows(2).filter(|w| is_hump(w)).count();
-    (symbols >= 2 && (letters >= 1 || symbols >= 3)) || (humps >= 1 && core.len() >= 9)
+    let glued = symbols >= 2 && (letters >= 1 || symbols >= 3);
+    (glued && !is_link(token) && !is_wrapped(core))
+        || (humps >= 1 && (9..=MOST_HUMPED).contains(&core.len()))
+}
+
+/// The longest token a hump makes junk: token soup mashes a few words, keys and blobs are
+/// longer.
+const MOST_HUMPED: usize = 32;
+
+/// A Markdown link's end (`docs](https://example.com/a_(b))`): its brackets are markup.
+fn is_link(token: &str) -> bool {
+    token.match_indices("](").any(|(at, _)| {
+        let target = &token[at + 2..];
+        ["http://", "https://", "mailto:"]
+            .iter()
+            .any(|scheme| target.starts_with(scheme))
+            && target.contains(')')
+    })
+}
+
+/// One token wrapped whole in brackets, with nothing odd inside (`[2026-08-28T01:37:14Z]`,
+/// `{1,2,3}`): a log's timestamp or a literal, where soup glues symbols together.
+fn is_wrapped(core: &str) -> bool {
+    let bytes = core.as_bytes();
+    let [open, inner @ .., close] = bytes else {
+        return false;
+    };
+    matches!((open, close), (b'[', b']') | (b'{', b'}') | (b'(', b')'))
+        && !inner.is_empty()
+        && !inner.iter().any(|&b| is_odd(b) || b == b'"')
 }
 
 /// A template's slot, one identifier in one pair of brackets (`[name]`, `{character}`,
-/// `<user_id>`), possibly followed by a possessive (`{character}'s`): prompt templates are
-/// full of them, and token soup glues symbols together instead.
+/// `<user_id>`), possibly followed by a possessive (`{character}'s`), or Python's `%(name)s`:
+/// prompt templates are full of them, and token soup glues symbols together instead.
 fn is_placeholder(core: &str) -> bool {
+    if let Some(slot) = core.strip_prefix('%') {
+        let conversion = slot.bytes().last().is_some_and(|b| b.is_ascii_lowercase());
+        return conversion && is_placeholder(&slot[..slot.len() - 1]);
+    }
     let core = core.strip_suffix("'s").unwrap_or(core).as_bytes();
     let [open, inner @ .., close] = core else {
         return false;

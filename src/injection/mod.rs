@@ -22,6 +22,7 @@ mod decode;
 mod features;
 mod gap;
 mod gate;
+mod negation;
 mod reach;
 mod required;
 pub mod rules;
@@ -35,7 +36,7 @@ use std::sync::LazyLock;
 use crate::error::{CoreError, ErrorKind, Result};
 use crate::normalize::{normalize, Normalized};
 use required::ByText;
-use rules::{Compiled, Hit, PatternSet, RuleFile, WordPatterns};
+use rules::{Compiled, Hit, PatternSet, RuleFile, RuleInfo, WordPatterns};
 pub use rules::{RuleSpec, View};
 use thread_local::ThreadLocal;
 
@@ -123,6 +124,7 @@ impl ScannerBuilder {
     /// let rule = RuleSpec {
     ///     id: "acme.codeword".into(), category: "custom".into(), weight: 0.9,
     ///     phrases: vec!["open sesame".into()], pattern: None, view: View::Words,
+    ///     negatable: false, unless: None,
     /// };
     /// let s = Scanner::builder().extra_rule(rule).build().unwrap();
     /// assert!(s.scan("OPEN   Sesame!").flagged);
@@ -190,11 +192,14 @@ struct Seen {
     raw: ByText<Vec<usize>>,
 }
 
-/// Evidence gathered so far: matches, and the weight each rule id contributes.
+/// Evidence gathered so far: matches with their rules' weights, and the negated requests
+/// (see [`negation`]), which cover the matches of their category inside them.
 #[derive(Debug, Default)]
 struct Evidence {
     matches: Vec<Match>,
-    weights: Vec<(Arc<str>, f64)>,
+    /// One per match.
+    weights: Vec<f64>,
+    negated: Vec<Match>,
 }
 
 impl Evidence {
@@ -205,15 +210,80 @@ impl Evidence {
             start: span.0,
             end: span.1,
         });
-        match self.weights.iter_mut().find(|(id, _)| id == rule_id) {
-            Some((_, w)) => *w = w.max(weight),
-            None => self.weights.push((rule_id.clone(), weight)),
+        self.weights.push(weight);
+    }
+
+    /// A rule's match (`found`: its bytes in the text the rule ran on), unless the rule's
+    /// exception holds for it.
+    fn add_rule(&mut self, info: &RuleInfo, found: &[u8], span: (usize, usize)) {
+        if !info.excepted(found) {
+            self.add(&info.id, &info.category, info.weight, span);
         }
     }
 
-    fn score(&self) -> f64 {
-        1.0 - self.weights.iter().map(|(_, w)| 1.0 - w).product::<f64>()
+    /// A rule's match at `found` in the word view `view` (unless the rule's exception holds
+    /// for it), or a negated request in its place.
+    fn add_words(
+        &mut self,
+        info: &RuleInfo,
+        view: &[u8],
+        found: Range<usize>,
+        span: (usize, usize),
+    ) {
+        if info.excepted(&view[found.clone()]) {
+            return;
+        }
+        if info.negatable && negation::negated(view, found.start) {
+            self.negated.push(Match {
+                rule_id: info.id.clone(),
+                category: info.category.clone(),
+                start: span.0,
+                end: span.1,
+            });
+        } else {
+            self.add(&info.id, &info.category, info.weight, span);
+        }
     }
+
+    /// Keeps the matches (and their weights) for which `keep` holds.
+    fn retain(&mut self, mut keep: impl FnMut(&Match) -> bool) {
+        let matches = std::mem::take(&mut self.matches);
+        let weights = std::mem::take(&mut self.weights);
+        (self.matches, self.weights) = matches
+            .into_iter()
+            .zip(weights)
+            .filter(|(m, _)| keep(m))
+            .unzip();
+    }
+
+    /// Each rule's strongest match that counts, combined as a noisy-OR (0: none counts).
+    fn score(&self) -> f64 {
+        let mut best: Vec<(&Arc<str>, f64)> = Vec::new();
+        for (m, &w) in self.matches.iter().zip(&self.weights) {
+            if covers(&self.negated, m) {
+                continue;
+            }
+            match best.iter_mut().find(|(id, _)| *id == &m.rule_id) {
+                Some((_, b)) => *b = b.max(w),
+                None => best.push((&m.rule_id, w)),
+            }
+        }
+        1.0 - best.iter().map(|(_, w)| 1.0 - w).product::<f64>()
+    }
+
+    /// The matches that count.
+    fn into_matches(mut self) -> Vec<Match> {
+        let negated = std::mem::take(&mut self.negated);
+        self.matches.retain(|m| !covers(&negated, m));
+        self.matches
+    }
+}
+
+/// Whether a negated request of `m`'s category covers it.
+fn covers(negated: &[Match], m: &Match) -> bool {
+    negated
+        .iter()
+        .any(|n| n.category == m.category && n.start <= m.start && m.end <= n.end)
 }
 
 impl Scanner {
@@ -259,7 +329,7 @@ impl Scanner {
             start = char_floor(text, end - OVERLAP);
         }
         let score = evidence.score().clamp(0.0, 1.0);
-        let mut matches = evidence.matches;
+        let mut matches = evidence.into_matches();
         matches.sort_by(|a, b| (a.start, a.end, &a.rule_id).cmp(&(b.start, b.end, &b.rule_id)));
         matches.dedup();
         ScanResult {
@@ -336,12 +406,7 @@ impl Scanner {
                 if spaced(bytes, start..end, left, right) && per_rule[rule] < MAX_SPANS_PER_RULE {
                     per_rule[rule] += 1;
                     let info = &self.compiled.rules[rule];
-                    evidence.add(
-                        &info.id,
-                        &info.category,
-                        info.weight,
-                        to_original(start, end),
-                    );
+                    evidence.add_words(info, bytes, start..end, to_original(start, end));
                 }
             }
             Hit::Anchor(anchor) => {
@@ -370,8 +435,8 @@ impl Scanner {
             let info = &self.compiled.rules[patterns.rule[index]];
             let haystack = &bytes[range.clone()];
             let add = |m: regex_automata::Match| {
-                let span = to_original(range.start + m.start(), range.start + m.end());
-                evidence.add(&info.id, &info.category, info.weight, span);
+                let (start, end) = (range.start + m.start(), range.start + m.end());
+                evidence.add_words(info, bytes, start..end, to_original(start, end));
             };
             match &patterns.heads[index] {
                 Some(head) => gap::find_iter(regex, head, haystack)
@@ -404,12 +469,8 @@ impl Scanner {
     ) {
         let info = &self.compiled.rules[set.rule[index]];
         for m in set.regexes[index].find_iter(text).take(MAX_SPANS_PER_RULE) {
-            evidence.add(
-                &info.id,
-                &info.category,
-                info.weight,
-                (base + m.start(), base + m.end()),
-            );
+            let span = (base + m.start(), base + m.end());
+            evidence.add_rule(info, m.as_str().as_bytes(), span);
         }
     }
 
@@ -430,10 +491,11 @@ impl Scanner {
         for payload in payloads {
             let mut inner = Evidence::default();
             self.scan_window(&payload.text, 0, depth + 1, budget, &mut inner);
-            if !inner.weights.is_empty() {
+            let score = inner.score();
+            if score > 0.0 {
                 let id: Arc<str> = payload.encoding.rule_id().into();
                 let span = (base + payload.start, base + payload.end);
-                evidence.add(&id, &category, inner.score(), span);
+                evidence.add(&id, &category, score, span);
             }
         }
         let Some(words) = rot13 else { return };
@@ -443,13 +505,10 @@ impl Scanner {
             self.match_words(words, &rotated, base, &mut inner);
             // Only what the rotation revealed: a match the view holds as it is (rot13 leaves
             // text such as CJK unchanged) is no hidden payload.
-            inner.matches.retain(|m| !evidence.matches.contains(m));
-            inner
-                .weights
-                .retain(|(id, _)| inner.matches.iter().any(|m| m.rule_id == *id));
+            inner.retain(|m| !evidence.matches.contains(m));
             let id: Arc<str> = decode::Encoding::Rot13.rule_id().into();
             let score = inner.score();
-            for m in inner.matches {
+            for m in inner.into_matches() {
                 evidence.add(&id, &category, score, (m.start, m.end));
             }
         }

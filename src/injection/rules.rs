@@ -66,6 +66,16 @@ pub struct RuleSpec {
     pub pattern: Option<String>,
     #[serde(default)]
     pub view: View,
+    /// Its matches begin with the verb of a request (`reveal your instructions`) that a
+    /// negation right before turns into its opposite (`never reveal your instructions`); such
+    /// a match is not evidence, and nor are the matches of its category inside it (see
+    /// [`super::negation`]). Word view only.
+    #[serde(default)]
+    pub negatable: bool,
+    /// An exception: a match in which this regex (on the same view, with the same flags)
+    /// finds a match is no evidence (`-----BEGIN CERTIFICATE-----` is no banner).
+    #[serde(default)]
+    pub unless: Option<String>,
 }
 
 impl RuleSpec {
@@ -81,6 +91,9 @@ impl RuleSpec {
         }
         if !(self.weight > 0.0 && self.weight <= 1.0) {
             return invalid("weight must be within (0, 1]");
+        }
+        if self.negatable && self.view != View::Words {
+            return invalid("negatable applies to the word view only");
         }
         match (&self.pattern, self.phrases.is_empty()) {
             (None, true) => invalid("needs phrases or a pattern"),
@@ -122,6 +135,15 @@ pub struct RuleInfo {
     pub id: Arc<str>,
     pub category: Arc<str>,
     pub weight: f64,
+    pub negatable: bool,
+    pub unless: Option<regex::bytes::Regex>,
+}
+
+impl RuleInfo {
+    /// Whether the rule's exception holds for a match (`found`: its bytes).
+    pub fn excepted(&self, found: &[u8]) -> bool {
+        self.unless.as_ref().is_some_and(|r| r.is_match(found))
+    }
 }
 
 /// Regexes of the raw view. Each pattern has a filter for ASCII text and one for other text
@@ -472,6 +494,17 @@ fn raw_regex(spec: &RuleSpec, pattern: &str) -> Result<Regex> {
         .map_err(|e| invalid_pattern(spec, e))
 }
 
+/// A rule's exception (see [`RuleSpec::unless`]), with the limits of `raw_regex`, on bytes:
+/// a word-view match need not end on a character boundary.
+fn unless_regex(spec: &RuleSpec, pattern: &str) -> Result<regex::bytes::Regex> {
+    regex::bytes::RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .nest_limit(REGEX_NEST_LIMIT)
+        .build()
+        .map_err(|e| invalid_pattern(spec, e))
+}
+
 /// A word-view regex, with the limits of `raw_regex`, searching the view's bytes; and the
 /// regex of its head when it has a long gap (see [`super::gap`]).
 fn word_regex(spec: &RuleSpec, pattern: &str) -> Result<(meta::Regex, Option<meta::Regex>)> {
@@ -562,6 +595,12 @@ pub fn compile(specs: &[RuleSpec], slots: &Slots) -> Result<Compiled> {
             id: spec.id.as_str().into(),
             category: spec.category.as_str().into(),
             weight: spec.weight,
+            negatable: spec.negatable,
+            unless: spec
+                .unless
+                .as_deref()
+                .map(|u| unless_regex(spec, &pattern_text(spec, &expand_slots(u, slots))))
+                .transpose()?,
         });
         for phrase in &spec.phrases {
             let stem = phrase.ends_with('*');
@@ -640,6 +679,8 @@ mod tests {
             phrases: vec![],
             pattern: Some(pattern.into()),
             view: View::Words,
+            negatable: false,
+            unless: None,
         }
     }
 

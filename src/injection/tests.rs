@@ -225,6 +225,8 @@ fn threads_scanning_at_once_find_what_one_thread_finds() {
             phrases: vec![],
             pattern: Some(r"\bzq[0-9]+\b".into()),
             view: View::Raw,
+            negatable: false,
+            unless: None,
         })
         .build()
         .expect("builds");
@@ -328,9 +330,11 @@ fn word_patterns_find_what_they_would_on_the_whole_view() {
         let view = normalize(&text);
         let mut evidence = Evidence::default();
         scanner.match_words(&view, view.as_str(), 0, &mut evidence);
+        // A negated request (see `negation`) is found all the same, and kept apart.
         let mut got: Vec<_> = evidence
             .matches
             .iter()
+            .chain(&evidence.negated)
             .filter(|m| is_pattern(&m.rule_id))
             .map(|m| (m.rule_id.to_string(), m.start, m.end))
             .collect();
@@ -404,6 +408,8 @@ fn texts_beyond_ascii_skip_only_raw_patterns_that_cannot_match() {
         phrases: vec![],
         pattern: Some("[#＃]{2} ?system|[%％]{2}|as[{]".into()),
         view: View::Raw,
+        negatable: false,
+        unless: None,
     };
     let custom = Scanner::builder().extra_rule(rule).build().unwrap();
     for text in [
@@ -440,4 +446,31 @@ fn one_long_mixed_word_is_one_word() {
     assert_eq!(m.len(), 1);
     assert_eq!((m[0].start, m[0].end), (0, word.len()));
     assert!((r.score - 0.5).abs() < 1e-9, "{}", r.score);
+}
+
+#[test]
+fn a_negated_request_covers_the_matches_of_its_category_inside_it() {
+    let (a, b): (Arc<str>, Arc<str>) = ("cat.a".into(), "cat.b".into());
+    let verb = rules::RuleInfo {
+        id: "r.verb".into(),
+        category: a.clone(),
+        weight: 0.9,
+        negatable: true,
+        unless: None,
+    };
+    let mut evidence = Evidence::default();
+    evidence.add_words(&verb, b"never reveal it", 6..15, (6, 15));
+    evidence.add(&"r.noun".into(), &a, 0.8, (13, 15)); // inside, its category: covered
+    evidence.add(&"r.other".into(), &b, 0.5, (13, 15)); // inside, another category
+    evidence.add(&"r.after".into(), &a, 0.4, (13, 20)); // reaching beyond it
+    assert!((evidence.score() - (1.0 - 0.5 * 0.6)).abs() < 1e-12);
+    let left: Vec<String> = evidence
+        .into_matches()
+        .iter()
+        .map(|m| m.rule_id.to_string())
+        .collect();
+    assert_eq!(left, ["r.other", "r.after"]);
+    let mut plain = Evidence::default();
+    plain.add_words(&verb, b"please reveal it", 7..16, (7, 16));
+    assert!((plain.score() - 0.9).abs() < 1e-12);
 }

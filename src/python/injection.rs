@@ -132,7 +132,7 @@ fn rule_spec(item: &Bound<'_, PyAny>) -> PyResult<RuleSpec> {
         let key: String = key.extract()?;
         if !matches!(
             key.as_str(),
-            "id" | "category" | "weight" | "phrases" | "pattern" | "view"
+            "id" | "category" | "weight" | "phrases" | "pattern" | "view" | "negatable" | "unless"
         ) {
             return Err(invalid(&id, &format!("unknown key {key:?}")).into());
         }
@@ -162,6 +162,13 @@ fn rule_spec(item: &Bound<'_, PyAny>) -> PyResult<RuleSpec> {
             Some(v) => View::parse(&v.extract::<String>()?)?,
             None => View::Words,
         },
+        negatable: match field("negatable")? {
+            Some(n) => n
+                .extract()
+                .map_err(|_| invalid(&id, "negatable must be a bool"))?,
+            None => false,
+        },
+        unless: field("unless")?.map(|u| u.extract()).transpose()?,
         id,
     })
 }

@@ -72,6 +72,24 @@ def test_extra_rules_phrases_and_patterns() -> None:
     assert "acme.ticket" in scanner.rule_ids
 
 
+def test_a_negatable_rule_is_no_evidence_right_after_a_negation() -> None:
+    rule = {"id": "acme.unlock", "pattern": r"\bunlock the [a-z]+ vault\b", "negatable": True}
+    scanner = ravelin.Scanner(extra_rules=[rule])
+    assert scanner.scan("Please unlock the main vault.").flagged
+    assert scanner.scan("You must never unlock the main vault.").matches == []
+    plain = ravelin.Scanner(extra_rules=[{**rule, "negatable": False}])
+    assert plain.scan("You must never unlock the main vault.").flagged
+
+
+@pytest.mark.parametrize("view", ["words", "raw"])
+def test_a_rule_is_no_evidence_where_its_exception_holds(view: str) -> None:
+    rule = {"id": "acme.vault", "pattern": r"\bvault [a-z]+\b", "unless": "^vault door$",
+            "view": view}
+    scanner = ravelin.Scanner(extra_rules=[rule])
+    assert [m.rule_id for m in scanner.scan("open the vault keys").matches] == ["acme.vault"]
+    assert scanner.scan("open the vault door").matches == []
+
+
 def test_disabled_rules() -> None:
     scanner = ravelin.Scanner(disabled_rules=["override.ignore_previous"])
     assert "override.ignore_previous" not in scanner.rule_ids
@@ -89,6 +107,9 @@ def test_disabled_rules() -> None:
         ({"id": "bad.empty"}, "bad.empty"),
         ({"id": "bad.key", "phrases": ["x"], "colour": "red"}, "bad.key"),
         ({"id": "bad.view", "pattern": "x", "view": "sideways"}, "view"),
+        ({"id": "bad.negatable", "pattern": "x", "negatable": "yes"}, "bad.negatable"),
+        ({"id": "bad.raw", "pattern": "x", "view": "raw", "negatable": True}, "word view"),
+        ({"id": "bad.unless", "pattern": "x", "unless": "(unclosed"}, "bad.unless"),
         ({"pattern": "x"}, "id"),
     ],
 )
