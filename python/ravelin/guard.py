@@ -1121,10 +1121,11 @@ def _inspector(
 ) -> Any:
     """The policy's text checks, compiled once into the core (for its prompt paths, or those
     given)."""
-    threshold = policy.injection_threshold
+    threshold, disabled = policy.injection_threshold, policy.injection_disabled_rules
+    own = threshold is not None or disabled
     return ravelin._core.GuardInspector(
         [list(path) for path in (paths or policy.prompt_paths)],
-        scanner=_scanner(threshold) if threshold is not None else None,
+        scanner=_scanner(threshold, disabled) if own else None,
         block_injection=policy.injection_action == "block",
         pii_action=policy.pii_input_action,
         pii_entities=list(policy.pii_input_entities.items()),
@@ -1136,10 +1137,10 @@ def _inspector(
 
 
 @functools.lru_cache(maxsize=8)
-def _scanner(threshold: float) -> Any:
-    """A scanner with its own threshold, built once for every inspector that asks for it (a
-    scanner compiles every rule: tens of milliseconds and megabytes)."""
-    return ravelin.Scanner(threshold=threshold)
+def _scanner(threshold: Optional[float], disabled: tuple[str, ...]) -> Any:
+    """A scanner with its own threshold and rules, built once for every inspector that asks
+    for it (a scanner compiles every rule: tens of milliseconds and megabytes)."""
+    return ravelin.Scanner(threshold=threshold, disabled_rules=list(disabled))
 
 
 def _limiter(policy: Policy, limits: str, *, prefix: str) -> Any:

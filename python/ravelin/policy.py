@@ -73,6 +73,10 @@ class Policy:
     # Prompt injection: `None` keeps the scanner's tuned default threshold.
     injection_threshold: Optional[float] = None
     injection_action: str = "block"
+    # Scanner rules left out, by id (`ravelin.Scanner().rule_ids`). A coding assistant's API
+    # may leave out `payload.shell_words` and `payload.shell_command`, which flag any mention
+    # of `os.system` or `rm -rf`; an unknown id fails when the guard is built.
+    injection_disabled_rules: tuple[str, ...] = ()
     # PII: one action for every entity type on input, with per-type overrides; one on output.
     pii_input_action: str = "redact"
     pii_input_entities: Mapping[str, str] = field(default_factory=dict)

@@ -195,6 +195,18 @@ def test_a_system_prompt_guarding_itself_passes(store, body):
     assert not ctx.flagged and ctx.rule_ids == [] and parsed == sent
 
 
+def test_the_policy_leaves_out_the_rules_it_names(store):
+    key = store.create("u", ["chat"]).key
+    body = json.dumps({"prompt": "Why does os.system('rm -rf build') hang?"}).encode()
+    with pytest.raises(ContentBlockedError):
+        run(Guard(keys=store), request(key, body))
+    coding = Policy(injection_disabled_rules=("payload.shell_words", "payload.shell_command"))
+    ctx, _ = run(Guard(coding, keys=store), request(key, body))
+    assert not ctx.flagged
+    with pytest.raises(ravelin.UnknownNameError, match="no.such"):
+        Guard(Policy(injection_disabled_rules=("no.such",)), keys=store)
+
+
 @pytest.mark.parametrize(
     ("content_type", "kind"),
     [
