@@ -29,6 +29,7 @@ lint:
 	cargo fmt --check
 	cargo clippy -q --profile $(PROFILE) --all-targets -- -D warnings
 	$(BIN)/ruff check python tests benches examples tools
+	$(BIN)/python -m mypy python/ravelin
 	$(BIN)/python -m mypy.stubtest ravelin._core --allowlist tests/stubtest-allowlist.txt
 
 test-python:

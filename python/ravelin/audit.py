@@ -29,12 +29,12 @@ logger = logging.getLogger("ravelin.audit")
 try:
     import prometheus_client
 except ImportError:  # optional extra
-    prometheus_client = None
+    prometheus_client = None  # type: ignore[assignment]
 
 try:
     from opentelemetry import trace as _otel_trace
 except ImportError:  # optional
-    _otel_trace = None
+    _otel_trace = None  # type: ignore[assignment]
 
 
 _LATENCY_BUCKETS = (1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 0.05, 0.1, 0.5, 1.0, 5.0)

@@ -69,11 +69,14 @@ class Guard(SecurityBase):
         self.pipeline = pipeline_guard or pipeline.Guard(policy, keys=keys, limiter=limiter)
         headers = self.pipeline.policy.key_headers
         header = next((h for h in headers if h.lower() != "authorization"), headers[0])
-        self.model = APIKey(
-            **{"in": APIKeyIn.header},  # `in` is a keyword: FastAPI's own schemes do the same
-            name=header,
-            description=description
-            or f"An API key, as `Authorization: Bearer <key>` or `{header}: <key>`.",
+        # Validated from a dict: `in` is a Python keyword.
+        self.model = APIKey.model_validate(
+            {
+                "in": APIKeyIn.header,
+                "name": header,
+                "description": description
+                or f"An API key, as `Authorization: Bearer <key>` or `{header}: <key>`.",
+            }
         )
         self.scheme_name = scheme_name or "RavelinAPIKey"
 
@@ -227,9 +230,10 @@ def _error_response(scope: Scope, exc: GuardError) -> Response:
 def _view(scope: Scope) -> Request:
     """The pipeline's view of an ASGI request."""
     client = scope.get("client")
+    path: str = scope["path"]
     return Request(
         method=scope["method"],
-        path=getattr(scope.get("route"), "path", scope["path"]),
+        path=getattr(scope.get("route"), "path", path),
         headers=_Headers(scope["headers"]),
         client=client[0] if client else None,
         request_id=scope[_REQUEST_ID],

@@ -161,7 +161,8 @@ class Guard:
         return route
 
     def _on_denied(self, exc: GuardError) -> Response:
-        guard: pipeline.Guard = request.environ.get(_GUARD) or self.pipeline
+        guard: Optional[pipeline.Guard] = request.environ.get(_GUARD) or self.pipeline
+        assert guard is not None, "registered by init_app, which builds the pipeline"
         ctx: Optional[Context] = request.environ.get(_CONTEXT)
         if ctx is None:  # kept, so that the X-Request-ID header names the same request
             ctx = request.environ[_CONTEXT] = guard.begin(_view(request))

@@ -383,10 +383,9 @@ class Guard:
                 return stop.value
             value, error = None, None
             target, args, kwargs = call.target, call.args, call.kwargs
+            kind: type = type(target)
             try:
-                name, how, cached = _async_plan(
-                    type(target), call.method, call.blocking, call.cached
-                )
+                name, how, cached = _async_plan(kind, call.method, call.blocking, call.cached)
                 if how is _AsyncHow.CALL:
                     value = getattr(target, name)(*args, **kwargs)
                     kind = type(value)
@@ -458,7 +457,7 @@ class Guard:
                 self._accept(ctx, record)
             yield from self._check_penalty(ctx)
             yield from self._limit(ctx)
-            declared = request.headers.get("content-length", "")
+            declared = request.headers.get("content-length") or ""
             if declared.isdigit() and int(declared) > self.policy.max_body_bytes:
                 raise PayloadTooLargeError("body_bytes")
         except GuardError as err:
@@ -1159,7 +1158,7 @@ def _limiter(policy: Policy, limits: str, *, prefix: str) -> Any:
 
 
 def _default_budget(policy: Policy) -> Any:
-    limits = {
+    limits: dict[str, Any] = {
         "tokens_per_day": policy.tokens_per_day,
         "tokens_per_month": policy.tokens_per_month,
         "cost_per_day": policy.cost_per_day,
@@ -1177,7 +1176,7 @@ def _default_budget(policy: Policy) -> Any:
 def _default_abuse(policy: Policy) -> Any:
     if not policy.abuse_threshold:
         return None
-    settings = {
+    settings: dict[str, Any] = {
         "threshold": policy.abuse_threshold,
         "window": policy.abuse_window,
         "penalty": policy.abuse_penalty,

@@ -59,7 +59,7 @@ def iter_records(args: argparse.Namespace) -> Iterator[Record]:
     stream, size = _open(args.file)
     bar = None
     if size >= PROGRESS_MIN_BYTES and not args.no_progress:
-        from tqdm import tqdm
+        from tqdm import tqdm  # type: ignore[import-untyped]
 
         bar = tqdm(total=size, unit="B", unit_scale=True, file=sys.stderr, desc="ravelin")
     try:

@@ -54,12 +54,12 @@ def _check_str(value: object, name: str) -> str:
 
 
 def _check_text(value: object, name: str, *, allow_empty: bool = False) -> str:
-    _check_str(value, name)
-    if (not value and not allow_empty) or len(value) > _MAX_TEXT:
+    text = _check_str(value, name)
+    if (not text and not allow_empty) or len(text) > _MAX_TEXT:
         raise ValueError(f"{name}: must be 1 to {_MAX_TEXT} characters")
-    if not value.isprintable():
+    if not text.isprintable():
         raise ValueError(f"{name}: must not contain control characters")
-    return value
+    return text
 
 
 def _check_scopes(scopes: Union[str, Sequence[str]]) -> tuple[str, ...]:
