@@ -168,7 +168,10 @@ fn rule_spec(item: &Bound<'_, PyAny>) -> PyResult<RuleSpec> {
                 .map_err(|_| invalid(&id, "negatable must be a bool"))?,
             None => false,
         },
-        unless: field("unless")?.map(|u| u.extract()).transpose()?,
+        unless: field("unless")?
+            .map(|u| u.extract())
+            .transpose()
+            .map_err(|_| invalid(&id, "unless must be a str"))?,
         id,
     })
 }

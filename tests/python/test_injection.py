@@ -110,6 +110,7 @@ def test_disabled_rules() -> None:
         ({"id": "bad.negatable", "pattern": "x", "negatable": "yes"}, "bad.negatable"),
         ({"id": "bad.raw", "pattern": "x", "view": "raw", "negatable": True}, "word view"),
         ({"id": "bad.unless", "pattern": "x", "unless": "(unclosed"}, "bad.unless"),
+        ({"id": "bad.unless_type", "pattern": "x", "unless": 3}, "bad.unless_type"),
         ({"pattern": "x"}, "id"),
     ],
 )
